@@ -1,0 +1,1 @@
+//! Adapter table, routes, send conditions and De/Para.

@@ -1,0 +1,7 @@
+//! eaibus: an integration bus between systems that speak the TOTVS standard message (EAI
+//! "Mensagem Única") and Kafka. The library holds every part; the `eaibus` binary is its command
+//! line.
+
+pub mod adapter;
+pub mod message;
+pub mod schema;

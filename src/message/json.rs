@@ -1,0 +1,179 @@
+//! The JSON form `{"Header": {...}, "Content": {...}}` (REST binding, protocol §3).
+
+use serde_json::{Map, Value};
+
+use super::error::DecodeError;
+use super::header::{Field, Header, MessageType};
+use super::{Codec, Message};
+use crate::schema::Shape;
+
+/// How to write JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonStyle {
+    /// Plain arrays, typed numbers: the form kept on the log.
+    Canonical,
+    /// The shape the Protheus adapter of the transaction reads (protocol §3.4, §10.4): wrapper
+    /// objects for the lists it reads that way, `Event` repeated inside Content where the
+    /// transaction has that field, and no XML-only header fields.
+    Protheus,
+}
+
+pub(super) fn decode(codec: &Codec<'_>, bytes: &[u8]) -> Result<Message, DecodeError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::Encoding {
+        encoding: "UTF-8".into(),
+        offset: e.valid_up_to(),
+        reason: "JSON messages must be UTF-8".into(),
+    })?;
+    let value: Value = serde_json::from_str(text).map_err(syntax_error)?;
+    let Value::Object(top) = value else {
+        return Err(DecodeError::structure(
+            "",
+            "expected a JSON object with Header and Content",
+        ));
+    };
+    from_top_level(codec, top)
+}
+
+/// Builds a message from an already parsed `{Header, Content}` object (batch items, Kafka).
+pub(crate) fn from_top_level(
+    codec: &Codec<'_>,
+    top: Map<String, Value>,
+) -> Result<Message, DecodeError> {
+    let mut header = None;
+    let mut content = None;
+    for (key, value) in top {
+        if key.eq_ignore_ascii_case("Header") {
+            header = Some(value);
+        } else if key.eq_ignore_ascii_case("Content") {
+            content = Some(value);
+        } else if key.eq_ignore_ascii_case("Items") {
+            return Err(DecodeError::structure(
+                "/Items",
+                "this is a batch; post it with ?batchType= to the transactions endpoint",
+            ));
+        } else {
+            return Err(DecodeError::structure(
+                format!("/{}", escape_pointer(&key)),
+                "unexpected member: a standard message has only Header and Content",
+            ));
+        }
+    }
+    let header = match header {
+        Some(Value::Object(map)) => Header::from_json(map),
+        Some(_) => return Err(DecodeError::structure("/Header", "Header must be an object")),
+        None => return Err(DecodeError::structure("/Header", "Header is missing")),
+    };
+    let Some(content) = content else {
+        return Err(DecodeError::structure("/Content", "Content is missing"));
+    };
+    let header = complete_header(codec, header);
+    let content = codec.registry.content_shape(&header).normalize(content);
+    Ok(Message { header, content })
+}
+
+/// Fills what the structure implies, so that JSON and XML readers agree on one canonical header:
+/// a missing Type is a BusinessMessage, and a business message is an event unless it is a request.
+pub(super) fn complete_header(codec: &Codec<'_>, mut header: Header) -> Header {
+    if header.get(Field::Type).is_none() {
+        header.set(Field::Type, "BusinessMessage");
+    }
+    if header.message_type() == MessageType::BusinessMessage && header.get(Field::SubType).is_none()
+    {
+        let sub_type = match (header.get(Field::Event), codec.registry.for_header(&header)) {
+            (Some(_), _) => "event".to_owned(),
+            (None, Some(schema)) => schema.sub_type.clone(),
+            (None, None) => "event".to_owned(),
+        };
+        header.set(Field::SubType, sub_type);
+    }
+    header
+}
+
+pub(super) fn encode(codec: &Codec<'_>, message: &Message, style: JsonStyle) -> String {
+    let value = match style {
+        JsonStyle::Canonical => message.to_json(),
+        JsonStyle::Protheus => protheus_json(codec, message),
+    };
+    value.to_string()
+}
+
+fn protheus_json(codec: &Codec<'_>, message: &Message) -> Value {
+    let mut header = message.header.clone();
+    header.remove(Field::Entity);
+    header.remove(Field::Operation);
+    header.identification.clear();
+    let shape = codec.registry.content_shape(&message.header);
+    let mut content = wrap_lists(&message.content, &shape);
+    if let (Some(event), Some(object), Value::Object(map)) =
+        (header.get(Field::Event), shape.as_object(), &mut content)
+        && let Some(property) = object.find("Event")
+        && !map.keys().any(|k| k.eq_ignore_ascii_case("Event"))
+    {
+        map.insert(property.name.clone(), Value::String(event.to_owned()));
+    }
+    let mut map = Map::with_capacity(2);
+    map.insert("Header".into(), header.to_json());
+    map.insert("Content".into(), content);
+    Value::Object(map)
+}
+
+/// Canonical arrays become `{"Item": [...]}` where the schema says Protheus reads them so.
+fn wrap_lists(value: &Value, shape: &Shape) -> Value {
+    match (shape, value) {
+        (Shape::Object(object), Value::Object(map)) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let inner = object.find(k).map_or(Shape::Any, |p| p.shape.clone());
+                    (k.clone(), wrap_lists(v, &inner))
+                })
+                .collect(),
+        ),
+        (Shape::Array(array), Value::Array(items)) => {
+            let items: Vec<Value> = items.iter().map(|v| wrap_lists(v, &array.item)).collect();
+            match (&array.xml_item, array.wrapper) {
+                (Some(item), true) => {
+                    let mut wrapper = Map::with_capacity(1);
+                    wrapper.insert(item.clone(), Value::Array(items));
+                    Value::Object(wrapper)
+                }
+                _ => Value::Array(items),
+            }
+        }
+        (_, v) => v.clone(),
+    }
+}
+
+fn syntax_error(e: serde_json::Error) -> DecodeError {
+    let reason = e.to_string();
+    if reason.contains("recursion limit") {
+        return DecodeError::TooDeep {
+            limit: 128,
+            line: e.line(),
+            column: e.column(),
+        };
+    }
+    let reason = match e.classify() {
+        serde_json::error::Category::Eof => {
+            "the message ends too early (truncated?)".to_owned()
+        }
+        _ => strip_position(&reason),
+    };
+    DecodeError::Syntax {
+        format: "JSON",
+        line: e.line(),
+        column: e.column(),
+        reason,
+    }
+}
+
+/// serde_json appends " at line L column C"; the error carries those separately.
+fn strip_position(reason: &str) -> String {
+    match reason.rfind(" at line ") {
+        Some(i) => reason[..i].to_owned(),
+        None => reason.to_owned(),
+    }
+}
+
+pub(crate) fn escape_pointer(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
