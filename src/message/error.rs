@@ -47,7 +47,8 @@ impl DecodeError {
         match self {
             DecodeError::Empty | DecodeError::TooLarge { .. } => "byte 0".into(),
             DecodeError::Encoding { offset, .. } => format!("byte {offset}"),
-            DecodeError::Syntax { line, column, .. } | DecodeError::TooDeep { line, column, .. } => {
+            DecodeError::Syntax { line, column, .. }
+            | DecodeError::TooDeep { line, column, .. } => {
                 format!("line {line}, column {column}")
             }
             DecodeError::NotStandardMessage { pointer, .. } => {
@@ -70,7 +71,10 @@ pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
         .iter()
         .rposition(|b| *b == b'\n')
         .map_or(0, |p| p + 1);
-    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
     (line, column)
 }
 

@@ -343,7 +343,9 @@ mod tests {
         let mut header = Header::default();
         header.set(Field::Transaction, "itemreserve");
         header.set(Field::Uuid, "x");
-        header.identification.push(("Number".into(), "000123".into()));
+        header
+            .identification
+            .push(("Number".into(), "000123".into()));
         assert_eq!(
             header.to_json().to_string(),
             r#"{"UUID":"x","Transaction":"ITEMRESERVE","Identification":{"Number":"000123"}}"#

@@ -60,7 +60,12 @@ pub(crate) fn from_top_level(
     }
     let header = match header {
         Some(Value::Object(map)) => Header::from_json(map),
-        Some(_) => return Err(DecodeError::structure("/Header", "Header must be an object")),
+        Some(_) => {
+            return Err(DecodeError::structure(
+                "/Header",
+                "Header must be an object",
+            ));
+        }
         None => return Err(DecodeError::structure("/Header", "Header is missing")),
     };
     let Some(content) = content else {
@@ -153,9 +158,7 @@ fn syntax_error(e: serde_json::Error) -> DecodeError {
         };
     }
     let reason = match e.classify() {
-        serde_json::error::Category::Eof => {
-            "the message ends too early (truncated?)".to_owned()
-        }
+        serde_json::error::Category::Eof => "the message ends too early (truncated?)".to_owned(),
         _ => strip_position(&reason),
     };
     DecodeError::Syntax {

@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::header::{Field, Header};
 use super::Message;
+use super::header::{Field, Header};
 
 /// An InternalId pair of a Response: the sender's id (`Origin`) and the receiver's (`Destination`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -38,11 +38,13 @@ impl<'a> ResponseView<'a> {
 
     /// The UUID of the message this answers.
     pub fn received_uuid(&self) -> Option<&'a str> {
-        self.get(&["ReceivedMessage", "UUID"]).and_then(Value::as_str)
+        self.get(&["ReceivedMessage", "UUID"])
+            .and_then(Value::as_str)
     }
 
     pub fn received_event(&self) -> Option<&'a str> {
-        self.get(&["ReceivedMessage", "Event"]).and_then(Value::as_str)
+        self.get(&["ReceivedMessage", "Event"])
+            .and_then(Value::as_str)
     }
 
     /// Every error text: `ListOfMessages`, `Details` and `ReturnContent.Error`.
@@ -100,7 +102,11 @@ impl<'a> ResponseView<'a> {
         }
         let at = folded.find("\"internalid\"")?;
         let rest = &error[at + "\"internalid\"".len()..];
-        let rest = rest.trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+        let rest = rest
+            .trim_start()
+            .strip_prefix(':')?
+            .trim_start()
+            .strip_prefix('"')?;
         let id = &rest[..rest.find('"')?];
         (!id.trim().is_empty()).then(|| id.to_owned())
     }
@@ -126,8 +132,11 @@ fn items(value: Option<&Value>) -> Vec<&Value> {
 
 fn find<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
     let map = value.as_object()?;
-    map.get(key)
-        .or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+    map.get(key).or_else(|| {
+        map.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
 }
 
 /// What a receiver says about a message it processed.
@@ -187,7 +196,10 @@ pub fn respond(
     }
     let mut processing = Map::new();
     processing.insert("ProcessedOn".into(), json!(processed_on));
-    processing.insert("Status".into(), json!(if outcome.ok { "OK" } else { "ERROR" }));
+    processing.insert(
+        "Status".into(),
+        json!(if outcome.ok { "OK" } else { "ERROR" }),
+    );
     if !outcome.messages.is_empty() {
         let list: Vec<Value> = outcome
             .messages
@@ -229,19 +241,33 @@ mod tests {
             {"Name": "RETAILSALESCANCELLATION", "Origin": "C", "Destination": "D"}}}});
         let wrapper = json!({"returncontent": {"listofinternalid": {"InternalId": [
             {"name": "x", "origin": "E", "destination": "F"}]}}});
-        assert_eq!(ResponseView::new(&list).internal_ids()[0].destination, "T1|01|1|2|001");
+        assert_eq!(
+            ResponseView::new(&list).internal_ids()[0].destination,
+            "T1|01|1|2|001"
+        );
         assert_eq!(ResponseView::new(&object).internal_ids()[0].origin, "C");
-        assert_eq!(ResponseView::new(&wrapper).internal_ids()[0].destination, "F");
+        assert_eq!(
+            ResponseView::new(&wrapper).internal_ids()[0].destination,
+            "F"
+        );
     }
 
     #[test]
     fn recovers_the_id_of_an_already_integrated_sale_even_from_broken_json() {
         let ok = json!({"ReturnContent": {"Error":
             "{\"InternalId\":\"T1|01|1|000123|001\",\"ExternalId\":\"OMNI-1\",\"Message\":\"Cupom: 000123 ja integrado no Protheus\"}"}});
-        assert_eq!(ResponseView::new(&ok).already_integrated_id().as_deref(), Some("T1|01|1|000123|001"));
+        assert_eq!(
+            ResponseView::new(&ok).already_integrated_id().as_deref(),
+            Some("T1|01|1|000123|001")
+        );
         let broken = json!({"ReturnContent": {"Error":
             "{\"InternalId\":\"T1|01|1|9|001\",\"ExternalId\":\"X\",\"Message\":\"Cupom \"9\" ja integrado\nlog\"}"}});
-        assert_eq!(ResponseView::new(&broken).already_integrated_id().as_deref(), Some("T1|01|1|9|001"));
+        assert_eq!(
+            ResponseView::new(&broken)
+                .already_integrated_id()
+                .as_deref(),
+            Some("T1|01|1|9|001")
+        );
         let empty = json!({"ReturnContent": {"Error": "{\"InternalId\":\"\",\"Message\":\"ja integrado\"}"}});
         assert_eq!(ResponseView::new(&empty).already_integrated_id(), None);
     }

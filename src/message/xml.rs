@@ -30,7 +30,10 @@ pub(super) fn decode(codec: &Codec<'_>, bytes: &[u8]) -> Result<Message, DecodeE
         ));
     }
     let info = root.child("MessageInformation").ok_or_else(|| {
-        DecodeError::structure("/TOTVSMessage/MessageInformation", "MessageInformation is missing")
+        DecodeError::structure(
+            "/TOTVSMessage/MessageInformation",
+            "MessageInformation is missing",
+        )
     })?;
     let mut header = read_information(info);
 
@@ -185,15 +188,26 @@ fn object_value(el: &Element, object: Option<&ObjectShape>) -> Map<String, Value
         }
         match object.and_then(|o| o.attribute_property(name)) {
             Some(p) => {
-                map.insert(p.name.clone(), p.shape.normalize(Value::String(value.clone())));
+                map.insert(
+                    p.name.clone(),
+                    p.shape.normalize(Value::String(value.clone())),
+                );
             }
             None => {
-                map.insert(format!("{ATTRIBUTE_PREFIX}{name}"), Value::String(value.clone()));
+                map.insert(
+                    format!("{ATTRIBUTE_PREFIX}{name}"),
+                    Value::String(value.clone()),
+                );
             }
         }
     }
-    if let Some(p) = object.and_then(ObjectShape::text_property) {
-        map.insert(p.name.clone(), p.shape.normalize(Value::String(el.text.clone())));
+    if let Some(p) = object.and_then(ObjectShape::text_property)
+        && !(el.self_closing && el.text.is_empty())
+    {
+        map.insert(
+            p.name.clone(),
+            p.shape.normalize(Value::String(el.text.clone())),
+        );
     }
     for child in &el.children {
         let name = if child.name == ODD_KEY_ELEMENT {
@@ -310,7 +324,8 @@ pub(super) fn encode(codec: &Codec<'_>, message: &Message) -> String {
                 if !keys.is_empty() {
                     out.push_str("<Identification>");
                     for (name, value) in keys {
-                        write!(out, "<key name=\"{}\">{}</key>", attr(&name), text(&value)).unwrap();
+                        write!(out, "<key name=\"{}\">{}</key>", attr(&name), text(&value))
+                            .unwrap();
                     }
                     out.push_str("</Identification>");
                 }
@@ -360,6 +375,7 @@ fn write_value(out: &mut String, name: &str, value: &Value, shape: &Shape) {
             let object = shape.as_object();
             let mut head = format!("<{open}");
             let mut body = String::new();
+            let mut has_text = false;
             for (key, v) in map {
                 let property = object.and_then(|o| o.find(key));
                 match (property.map(|p| &p.xml), key.strip_prefix(ATTRIBUTE_PREFIX)) {
@@ -369,15 +385,21 @@ fn write_value(out: &mut String, name: &str, value: &Value, shape: &Shape) {
                     (None, Some(a)) if is_xml_name(a) => {
                         write!(head, " {a}=\"{}\"", attr(&scalar_text(v))).unwrap()
                     }
-                    (Some(XmlRole::Text), _) => body.push_str(&text(&scalar_text(v))),
-                    (None, _) if key == TEXT_KEY => body.push_str(&text(&scalar_text(v))),
+                    (Some(XmlRole::Text), _) => {
+                        has_text = true;
+                        body.push_str(&text(&scalar_text(v)))
+                    }
+                    (None, _) if key == TEXT_KEY => {
+                        has_text = true;
+                        body.push_str(&text(&scalar_text(v)))
+                    }
                     _ => {
                         let inner = property.map_or(Shape::Any, |p| p.shape.clone());
                         write_value(&mut body, key, v, &inner);
                     }
                 }
             }
-            if body.is_empty() {
+            if body.is_empty() && !has_text {
                 write!(out, "{head}/>").unwrap();
             } else {
                 write!(out, "{head}>{body}</{close}>").unwrap();

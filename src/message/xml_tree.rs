@@ -13,6 +13,8 @@ pub struct Element {
     pub attributes: Vec<(String, String)>,
     pub children: Vec<Element>,
     pub text: String,
+    /// Written as `<x/>` rather than `<x></x>`: an object whose text field is absent, not empty.
+    pub self_closing: bool,
 }
 
 impl Element {
@@ -77,7 +79,10 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
         return None;
     }
     let at = decl.find("encoding")?;
-    let rest = decl[at + "encoding".len()..].trim_start().strip_prefix('=')?.trim_start();
+    let rest = decl[at + "encoding".len()..]
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start();
     let quote = rest.chars().next()?;
     let rest = &rest[1..];
     let end = rest.find(quote)?;
@@ -125,14 +130,17 @@ pub fn parse(text: &str, max_depth: usize) -> Result<Element, DecodeError> {
                 stack.push(open(&start, text, position)?);
             }
             Event::Empty(start) => {
-                let element = open(&start, text, position)?;
+                let mut element = open(&start, text, position)?;
+                element.self_closing = true;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(element),
                     None => root = Some(element),
                 }
             }
             Event::End(_) => {
-                let element = stack.pop().ok_or_else(|| syntax(position, "unexpected end tag".into()))?;
+                let element = stack
+                    .pop()
+                    .ok_or_else(|| syntax(position, "unexpected end tag".into()))?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(element),
                     None => root = Some(element),
@@ -167,7 +175,12 @@ pub fn parse(text: &str, max_depth: usize) -> Result<Element, DecodeError> {
                 };
                 match stack.last_mut() {
                     Some(el) => el.text.push_str(&resolved),
-                    None => return Err(syntax(position, "reference outside the root element".into())),
+                    None => {
+                        return Err(syntax(
+                            position,
+                            "reference outside the root element".into(),
+                        ));
+                    }
                 }
             }
             Event::DocType(_) => {
@@ -223,6 +236,7 @@ fn open(
         attributes,
         children: Vec::new(),
         text: String::new(),
+        self_closing: false,
     })
 }
 
@@ -249,7 +263,11 @@ mod tests {
 
     #[test]
     fn reads_text_cdata_and_entities() {
-        let root = parse("<a x=\"1\"><b>l&amp;m <![CDATA[<raw>]]>&#65;</b><c/></a>", 8).unwrap();
+        let root = parse(
+            "<a x=\"1\"><b>l&amp;m <![CDATA[<raw>]]>&#65;</b><c/></a>",
+            8,
+        )
+        .unwrap();
         assert_eq!(root.attribute("x"), Some("1"));
         assert_eq!(root.child("b").unwrap().text, "l&m <raw>A");
         assert!(root.child("C").is_some());
@@ -258,21 +276,33 @@ mod tests {
     #[test]
     fn refuses_doctype_and_unknown_entities() {
         let bomb = "<?xml version=\"1.0\"?><!DOCTYPE a [<!ENTITY x \"xx\">]><a>&x;</a>";
-        assert!(matches!(parse(bomb, 8), Err(DecodeError::Syntax { reason, .. }) if reason.contains("DOCTYPE")));
-        assert!(matches!(parse("<a>&x;</a>", 8), Err(DecodeError::Syntax { reason, .. }) if reason.contains("unknown entity")));
+        assert!(
+            matches!(parse(bomb, 8), Err(DecodeError::Syntax { reason, .. }) if reason.contains("DOCTYPE"))
+        );
+        assert!(
+            matches!(parse("<a>&x;</a>", 8), Err(DecodeError::Syntax { reason, .. }) if reason.contains("unknown entity"))
+        );
     }
 
     #[test]
     fn reports_truncation_and_depth() {
-        assert!(matches!(parse("<a><b>text", 8), Err(DecodeError::Syntax { reason, .. }) if reason.contains("truncated")));
+        assert!(
+            matches!(parse("<a><b>text", 8), Err(DecodeError::Syntax { reason, .. }) if reason.contains("truncated"))
+        );
         let deep = "<a>".repeat(10) + &"</a>".repeat(10);
-        assert!(matches!(parse(&deep, 5), Err(DecodeError::TooDeep { limit: 5, .. })));
+        assert!(matches!(
+            parse(&deep, 5),
+            Err(DecodeError::TooDeep { limit: 5, .. })
+        ));
     }
 
     #[test]
     fn reports_mismatched_tags_with_position() {
         let err = parse("<a>\n<b></c></a>", 8).unwrap_err();
-        assert!(matches!(err, DecodeError::Syntax { line: 2, .. }), "{err:?}");
+        assert!(
+            matches!(err, DecodeError::Syntax { line: 2, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -281,6 +311,9 @@ mod tests {
         let text = decode_text(bytes).unwrap();
         assert_eq!(parse(&text, 8).unwrap().text, "São Paulo");
         let bad = b"<a>S\xe3o</a>";
-        assert!(matches!(decode_text(bad), Err(DecodeError::Encoding { offset: 4, .. })));
+        assert!(matches!(
+            decode_text(bad),
+            Err(DecodeError::Encoding { offset: 4, .. })
+        ));
     }
 }

@@ -102,7 +102,11 @@ impl std::fmt::Debug for SchemaRegistry {
 impl SchemaRegistry {
     /// The schemas shipped in `schemas/`, compiled into the binary.
     pub fn embedded() -> Result<Self, SchemaError> {
-        Self::from_sources(EMBEDDED.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned())))
+        Self::from_sources(
+            EMBEDDED
+                .iter()
+                .map(|(n, t)| ((*n).to_owned(), (*t).to_owned())),
+        )
     }
 
     /// Every `*.json` file of `dir` and of `dir/envelope`.
@@ -153,12 +157,10 @@ impl SchemaRegistry {
             }
         }
         let mut take = |name: &str| {
-            envelope
-                .remove(name)
-                .ok_or_else(|| SchemaError::Invalid {
-                    file: format!("envelope/{name}.json"),
-                    reason: "the envelope schema is missing".into(),
-                })
+            envelope.remove(name).ok_or_else(|| SchemaError::Invalid {
+                file: format!("envelope/{name}.json"),
+                reason: "the envelope schema is missing".into(),
+            })
         };
         let header = envelope_schema(take("Header_1_000")?)?;
         let (response_file, response_value) = take("Response_1_000")?;
@@ -192,7 +194,11 @@ impl SchemaRegistry {
         Ok(registry)
     }
 
-    fn compile_transaction(&self, file: String, value: Value) -> Result<TransactionSchema, SchemaError> {
+    fn compile_transaction(
+        &self,
+        file: String,
+        value: Value,
+    ) -> Result<TransactionSchema, SchemaError> {
         let invalid = |reason: String| SchemaError::Invalid {
             file: file.clone(),
             reason,
@@ -201,7 +207,8 @@ impl SchemaRegistry {
             .get("x-eai")
             .ok_or_else(|| invalid("the root has no \"x-eai\" object".into()))?;
         let text = |key: &str| meta.get(key).and_then(Value::as_str).map(str::to_owned);
-        let name = text("transaction").ok_or_else(|| invalid("x-eai.transaction is missing".into()))?;
+        let name =
+            text("transaction").ok_or_else(|| invalid("x-eai.transaction is missing".into()))?;
         let version = text("version").ok_or_else(|| invalid("x-eai.version is missing".into()))?;
         if !is_version(&version) {
             return Err(invalid(format!("x-eai.version {version:?} is not M.mmm")));
@@ -230,7 +237,12 @@ impl SchemaRegistry {
             identification: meta
                 .get("identification")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
                 .unwrap_or_default(),
             content: Shape::from_schema(&value, &value),
             response: self.response_shape(return_shape),
@@ -281,7 +293,11 @@ impl SchemaRegistry {
 
     /// Every transaction schema, by name then version.
     pub fn all(&self) -> Vec<&Arc<TransactionSchema>> {
-        let mut all: Vec<_> = self.transactions.values().flat_map(|v| v.values()).collect();
+        let mut all: Vec<_> = self
+            .transactions
+            .values()
+            .flat_map(|v| v.values())
+            .collect();
         all.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
         all
     }
@@ -317,7 +333,12 @@ impl SchemaRegistry {
                 Err(e) => errors.push(e),
             },
             MessageType::Response => {
-                collect(&self.response.validator, &message.content, "/Content", &mut errors);
+                collect(
+                    &self.response.validator,
+                    &message.content,
+                    "/Content",
+                    &mut errors,
+                );
                 if let (Ok(schema), Some(ret)) =
                     (self.lookup(header), message.content.get("ReturnContent"))
                     && let Some(v) = &schema.return_validator
@@ -325,22 +346,34 @@ impl SchemaRegistry {
                     collect(v, ret, "/Content/ReturnContent", &mut errors);
                 }
             }
-            MessageType::Receipt => {
-                collect(&self.receipt.validator, &message.content, "/Content", &mut errors)
-            }
+            MessageType::Receipt => collect(
+                &self.receipt.validator,
+                &message.content,
+                "/Content",
+                &mut errors,
+            ),
             MessageType::Unknown(t) => errors.push(FieldError::new(
                 "/Header/Type",
-                format!("unknown message type {t:?}; expected BusinessMessage, Response or Receipt"),
+                format!(
+                    "unknown message type {t:?}; expected BusinessMessage, Response or Receipt"
+                ),
             )),
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// The schema for a header, or the field error that says why there is none.
     pub fn lookup(&self, header: &Header) -> Result<&Arc<TransactionSchema>, FieldError> {
         let transaction = header.transaction();
         if transaction.is_empty() {
-            return Err(FieldError::new("/Header/Transaction", "the transaction is missing"));
+            return Err(FieldError::new(
+                "/Header/Transaction",
+                "the transaction is missing",
+            ));
         }
         let versions = self.versions(transaction);
         if versions.is_empty() {
@@ -369,7 +402,11 @@ impl SchemaRegistry {
 
 fn is_version(v: &str) -> bool {
     let b = v.as_bytes();
-    b.len() == 5 && b[1] == b'.' && b.iter().enumerate().all(|(i, c)| i == 1 || c.is_ascii_digit())
+    b.len() == 5
+        && b[1] == b'.'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 1 || c.is_ascii_digit())
 }
 
 /// Lists of a response's `ReturnContent` from the transaction, the rest from the envelope.
@@ -424,14 +461,25 @@ fn envelope_schema((file, value): (String, Value)) -> Result<EnvelopeSchema, Sch
 /// Longest reason kept: a failing value is described, never echoed whole.
 const MAX_REASON: usize = 240;
 
-fn collect(validator: &jsonschema::Validator, instance: &Value, prefix: &str, out: &mut Vec<FieldError>) {
+fn collect(
+    validator: &jsonschema::Validator,
+    instance: &Value,
+    prefix: &str,
+    out: &mut Vec<FieldError>,
+) {
     for error in validator.iter_errors(instance) {
         let mut reason = error.masked().to_string();
         if reason.len() > MAX_REASON {
-            let cut = (0..=MAX_REASON).rev().find(|i| reason.is_char_boundary(*i)).unwrap_or(0);
+            let cut = (0..=MAX_REASON)
+                .rev()
+                .find(|i| reason.is_char_boundary(*i))
+                .unwrap_or(0);
             reason.truncate(cut);
             reason.push('…');
         }
-        out.push(FieldError::new(format!("{prefix}{}", error.instance_path()), reason));
+        out.push(FieldError::new(
+            format!("{prefix}{}", error.instance_path()),
+            reason,
+        ));
     }
 }

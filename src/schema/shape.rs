@@ -207,7 +207,10 @@ pub fn parse_number(text: &str) -> Option<Number> {
         t
     };
     let t = t.strip_prefix('+').unwrap_or(t);
-    if !t.bytes().all(|b| b.is_ascii_digit() || b"-.eE+".contains(&b)) {
+    if !t
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b"-.eE+".contains(&b))
+    {
         return None;
     }
     if !t.contains(['.', 'e', 'E']) {
@@ -364,7 +367,8 @@ mod tests {
 
     #[test]
     fn a_single_object_where_a_list_is_expected_becomes_a_list() {
-        let out = sale_shape().normalize(json!({"ListOfSaleItem": {"SaleItem": {"ItemCode": "P1"}}}));
+        let out =
+            sale_shape().normalize(json!({"ListOfSaleItem": {"SaleItem": {"ItemCode": "P1"}}}));
         assert_eq!(out, json!({"ListOfSaleItem": [{"ItemCode": "P1"}]}));
         let out = sale_shape().normalize(json!({"ListOfSaleItem": {"ItemCode": "P1"}}));
         assert_eq!(out, json!({"ListOfSaleItem": [{"ItemCode": "P1"}]}));
