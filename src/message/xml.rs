@@ -253,10 +253,17 @@ fn insert_repeated(map: &mut Map<String, Value>, key: String, value: Value) {
     }
 }
 
+/// The items of a wrapper element. MATI410B writes `<ListOfTraceability><Invoice/></ListOfTraceability>`
+/// for "no invoice yet", so a bare self-closing item of an object list is no item.
 fn array_items(wrapper: &Element, array: &ArrayShape) -> Vec<Value> {
     wrapper
         .children
         .iter()
+        .filter(|child| {
+            !(matches!(array.item, Shape::Object(_))
+                && child.self_closing
+                && child.attributes.is_empty())
+        })
         .map(|child| element_value(child, &array.item))
         .collect()
 }
@@ -355,7 +362,12 @@ fn write_value(out: &mut String, name: &str, value: &Value, shape: &Shape) {
                 } else {
                     write!(out, "<{open}>").unwrap();
                     for v in items {
-                        write_value(out, item, v, &array.item);
+                        if v.as_object().is_some_and(Map::is_empty) {
+                            // An empty item is written open, so that it reads back as an item.
+                            write!(out, "<{item}></{item}>").unwrap();
+                        } else {
+                            write_value(out, item, v, &array.item);
+                        }
                     }
                     write!(out, "</{close}>").unwrap();
                 }

@@ -153,6 +153,8 @@ impl ArrayShape {
     fn normalize(&self, value: Value) -> Value {
         let items = match value {
             Value::Array(items) => items,
+            // Protheus writes an empty list as an empty wrapper: `"ListOfApportionCost": {}`.
+            Value::Object(map) if map.is_empty() => Vec::new(),
             Value::Object(map) => match self.unwrap(map) {
                 Ok(inner) => return self.normalize(inner),
                 Err(map) => vec![Value::Object(map)],
@@ -161,7 +163,9 @@ impl ArrayShape {
             Value::String(s) if s.trim().is_empty() && !matches!(self.item, Shape::Text) => {
                 Vec::new()
             }
-            other => vec![other],
+            // A lone value is a one-item list only where items are values, not objects.
+            other if !matches!(self.item, Shape::Object(_) | Shape::Array(_)) => vec![other],
+            other => return other,
         };
         Value::Array(items.into_iter().map(|v| self.item.normalize(v)).collect())
     }
@@ -181,8 +185,10 @@ impl ArrayShape {
             Shape::Object(o) => o.find(&key).is_some(),
             _ => false,
         };
-        let holds_list = matches!(map.get(&key), Some(Value::Array(_)));
-        if names_item || (holds_list && !names_property) {
+        let inner = map.get(&key);
+        let holds_list = matches!(inner, Some(Value::Array(_)));
+        let holds_items = matches!(inner, Some(Value::Array(_) | Value::Object(_)));
+        if (names_item && holds_items) || (holds_list && !names_property) {
             Ok(map.remove(&key).unwrap_or(Value::Null))
         } else {
             Err(map)

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test of eaibus on this machine, setting up what the tests talk to first.
+#   deploy/local/test.sh [extra cargo test arguments]
+# PostgreSQL: tests read EAIBUS_TEST_POSTGRES (default: the local server, database "test").
+# Under CI=true a missing service fails the run instead of being skipped.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+export EAIBUS_TEST_POSTGRES="${EAIBUS_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test}"
+
+postgres_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
+if ! postgres_up && command -v pg_ctlcluster >/dev/null 2>&1; then
+  for version in /etc/postgresql/*; do
+    [ -d "$version" ] && pg_ctlcluster --skip-systemctl-redirect "$(basename "$version")" main start || true
+  done
+fi
+if ! postgres_up; then
+  if [ "${CI:-}" = "true" ]; then
+    echo "PostgreSQL is not reachable on 127.0.0.1:5432" >&2
+    exit 1
+  fi
+  echo "note: PostgreSQL is not reachable; its tests will be skipped" >&2
+  unset EAIBUS_TEST_POSTGRES
+fi
+
+cargo test --all-targets "$@"
+# Doc tests are not part of --all-targets.
+cargo test --doc "$@"
