@@ -253,6 +253,12 @@ fn insert_repeated(map: &mut Map<String, Value>, key: String, value: Value) {
     }
 }
 
+/// An object item whose XML element carries nothing of its own (no text field).
+fn is_bare_item(item: &Shape) -> bool {
+    item.as_object()
+        .is_some_and(|o| o.text_property().is_none())
+}
+
 /// The items of a wrapper element. MATI410B writes `<ListOfTraceability><Invoice/></ListOfTraceability>`
 /// for "no invoice yet", so a bare self-closing item of an object list is no item.
 fn array_items(wrapper: &Element, array: &ArrayShape) -> Vec<Value> {
@@ -260,9 +266,7 @@ fn array_items(wrapper: &Element, array: &ArrayShape) -> Vec<Value> {
         .children
         .iter()
         .filter(|child| {
-            !(matches!(array.item, Shape::Object(_))
-                && child.self_closing
-                && child.attributes.is_empty())
+            !(is_bare_item(&array.item) && child.self_closing && child.attributes.is_empty())
         })
         .map(|child| element_value(child, &array.item))
         .collect()
@@ -362,7 +366,7 @@ fn write_value(out: &mut String, name: &str, value: &Value, shape: &Shape) {
                 } else {
                     write!(out, "<{open}>").unwrap();
                     for v in items {
-                        if v.as_object().is_some_and(Map::is_empty) {
+                        if v.as_object().is_some_and(Map::is_empty) && is_bare_item(&array.item) {
                             // An empty item is written open, so that it reads back as an item.
                             write!(out, "<{item}></{item}>").unwrap();
                         } else {
