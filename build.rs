@@ -24,7 +24,12 @@ fn main() {
     files.sort();
     let mut out = String::from("&[\n");
     for (name, path) in files {
-        writeln!(out, "    ({name:?}, include_str!({:?})),", path.display().to_string()).unwrap();
+        writeln!(
+            out,
+            "    ({name:?}, include_str!({:?})),",
+            path.display().to_string()
+        )
+        .unwrap();
     }
     out.push(']');
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("embedded_schemas.rs");

@@ -3,5 +3,12 @@
 //! line.
 
 pub mod adapter;
+pub mod bus;
+pub mod config;
+pub mod delivery;
+pub mod ingest;
+pub mod log;
 pub mod message;
+pub mod monitor;
 pub mod schema;
+pub mod transport;

@@ -23,6 +23,27 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the bus: EAI REST and SOAP endpoints, Kafka ingest, route workers.
+    Serve {
+        #[arg(long, default_value = "config/eaibus.toml", value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Send a message to an EAI endpoint (REST by default, SOAP with --soap) and print the answer.
+    Send {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[arg(long, value_name = "URL")]
+        to: String,
+        #[arg(long)]
+        soap: bool,
+        #[arg(long)]
+        user: Option<String>,
+        /// The environment variable holding the password (never the password itself).
+        #[arg(long, value_name = "VARIABLE")]
+        password_env: Option<String>,
+        #[arg(long, default_value_t = 30)]
+        timeout_secs: u64,
+    },
     /// Decode each file (JSON or XML, detected) and validate its header and content.
     Validate {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
@@ -79,6 +100,15 @@ enum JsonLayout {
     Protheus,
 }
 
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EAIBUS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let registry = match cli::load_registry(args.schemas.as_deref()) {
@@ -88,7 +118,32 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if !matches!(
+        args.command,
+        Command::Validate { .. } | Command::Convert { .. }
+    ) {
+        init_tracing();
+    }
     let result = match args.command {
+        Command::Serve { config } => cli::serve::run(&config),
+        Command::Send {
+            file,
+            to,
+            soap,
+            user,
+            password_env,
+            timeout_secs,
+        } => cli::send::run(
+            &registry,
+            cli::send::SendOptions {
+                file: &file,
+                url: &to,
+                soap,
+                user,
+                password_env,
+                timeout: std::time::Duration::from_secs(timeout_secs),
+            },
+        ),
         Command::Validate { format, files } => {
             cli::validate::run(&registry, &files, matches!(format, OutputFormat::Json))
         }

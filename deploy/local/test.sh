@@ -2,6 +2,9 @@
 # Runs every test of eaibus on this machine, setting up what the tests talk to first.
 #   deploy/local/test.sh [extra cargo test arguments]
 # PostgreSQL: tests read EAIBUS_TEST_POSTGRES (default: the local server, database "test").
+# Kafka: a tansu broker is started on 127.0.0.1:9092 (deploy/local/broker.sh) for the run and
+# stopped after it, also on failure; tests read EAIBUS_TEST_KAFKA. Set EAIBUS_TEST_KAFKA
+# yourself to use another broker instead.
 # Under CI=true a missing service fails the run instead of being skipped.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,6 +24,21 @@ if ! postgres_up; then
   fi
   echo "note: PostgreSQL is not reachable; its tests will be skipped" >&2
   unset EAIBUS_TEST_POSTGRES
+fi
+
+if [ -z "${EAIBUS_TEST_KAFKA:-}" ]; then
+  if deploy/local/broker.sh status >/dev/null 2>&1; then
+    # Started by hand before this run: use it and leave it running.
+    export EAIBUS_TEST_KAFKA=127.0.0.1:9092
+  elif deploy/local/broker.sh start; then
+    trap 'deploy/local/broker.sh stop' EXIT
+    export EAIBUS_TEST_KAFKA=127.0.0.1:9092
+  elif [ "${CI:-}" = "true" ]; then
+    echo "the Kafka broker did not start" >&2
+    exit 1
+  else
+    echo "note: the Kafka broker did not start; its tests will be skipped" >&2
+  fi
 fi
 
 cargo test --all-targets "$@"

@@ -2,6 +2,8 @@
 
 pub mod adapters;
 pub mod convert;
+pub mod send;
+pub mod serve;
 pub mod validate;
 
 use std::path::Path;

@@ -24,6 +24,7 @@ pub(super) fn decode(codec: &Codec<'_>, bytes: &[u8]) -> Result<Message, DecodeE
         offset: e.valid_up_to(),
         reason: "JSON messages must be UTF-8".into(),
     })?;
+    check_depth(text, codec.limits.max_depth)?;
     let value: Value = serde_json::from_str(text).map_err(syntax_error)?;
     let Value::Object(top) = value else {
         return Err(DecodeError::structure(
@@ -43,9 +44,19 @@ pub(crate) fn from_top_level(
     let mut content = None;
     for (key, value) in top {
         if key.eq_ignore_ascii_case("Header") {
-            header = Some(value);
+            if header.replace(value).is_some() {
+                return Err(DecodeError::structure(
+                    format!("/{}", escape_pointer(&key)),
+                    "Header is given twice",
+                ));
+            }
         } else if key.eq_ignore_ascii_case("Content") {
-            content = Some(value);
+            if content.replace(value).is_some() {
+                return Err(DecodeError::structure(
+                    format!("/{}", escape_pointer(&key)),
+                    "Content is given twice",
+                ));
+            }
         } else if key.eq_ignore_ascii_case("Items") {
             return Err(DecodeError::structure(
                 "/Items",
@@ -148,6 +159,42 @@ fn wrap_lists(value: &Value, shape: &Shape) -> Value {
     }
 }
 
+/// Refuses nesting deeper than `limit` before parsing, with the position where it happens, so
+/// the JSON and XML readers accept the same depth.
+fn check_depth(text: &str, limit: usize) -> Result<(), DecodeError> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (offset, byte) in text.bytes().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limit {
+                    let (line, column) = super::error::line_column(text, offset);
+                    return Err(DecodeError::TooDeep {
+                        limit,
+                        line,
+                        column,
+                    });
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn syntax_error(e: serde_json::Error) -> DecodeError {
     let reason = e.to_string();
     if reason.contains("recursion limit") {
@@ -164,7 +211,8 @@ fn syntax_error(e: serde_json::Error) -> DecodeError {
     DecodeError::Syntax {
         format: "JSON",
         line: e.line(),
-        column: e.column(),
+        // serde_json says column 0 for "before the first character of the line".
+        column: e.column().max(1),
         reason,
     }
 }

@@ -6,7 +6,7 @@ mod header;
 mod json;
 pub mod response;
 mod xml;
-mod xml_tree;
+pub(crate) mod xml_tree;
 
 pub use error::DecodeError;
 pub use header::{DeliveryType, Event, Field, Header, MessageType};

@@ -183,7 +183,8 @@ fn element_value(el: &Element, shape: &Shape) -> Value {
 fn object_value(el: &Element, object: Option<&ObjectShape>) -> Map<String, Value> {
     let mut map = Map::new();
     for (name, value) in &el.attributes {
-        if name == "nil" {
+        // `nil` is xsi:nil; an eai-field's `name` is its key, not a value.
+        if name == "nil" || (el.name == ODD_KEY_ELEMENT && name == "name") {
             continue;
         }
         match object.and_then(|o| o.attribute_property(name)) {
@@ -390,22 +391,33 @@ fn write_value(out: &mut String, name: &str, value: &Value, shape: &Shape) {
         (Value::Object(map), shape) => {
             let object = shape.as_object();
             let mut head = format!("<{open}");
+            // Attribute names already written: a repeated one would make the XML malformed, so a
+            // colliding key is written as an element instead.
+            let mut written: Vec<String> = Vec::new();
+            if open.starts_with(ODD_KEY_ELEMENT) {
+                written.push("name".into());
+            }
             let mut body = String::new();
             let mut has_text = false;
             for (key, v) in map {
                 let property = object.and_then(|o| o.find(key));
-                match (property.map(|p| &p.xml), key.strip_prefix(ATTRIBUTE_PREFIX)) {
-                    (Some(XmlRole::Attribute(a)), _) => {
+                let attribute =
+                    match (property.map(|p| &p.xml), key.strip_prefix(ATTRIBUTE_PREFIX)) {
+                        (Some(XmlRole::Attribute(a)), _) => Some(a.as_str()),
+                        (None, Some(a)) if is_xml_name(a) => Some(a),
+                        _ => None,
+                    }
+                    .filter(|_| v.is_string() || v.is_number() || v.is_boolean());
+                match (attribute, property.map(|p| &p.xml)) {
+                    (Some(a), _) if !written.iter().any(|w| w == a) => {
+                        written.push(a.to_owned());
                         write!(head, " {a}=\"{}\"", attr(&scalar_text(v))).unwrap()
                     }
-                    (None, Some(a)) if is_xml_name(a) => {
-                        write!(head, " {a}=\"{}\"", attr(&scalar_text(v))).unwrap()
-                    }
-                    (Some(XmlRole::Text), _) => {
+                    (_, Some(XmlRole::Text)) => {
                         has_text = true;
                         body.push_str(&text(&scalar_text(v)))
                     }
-                    (None, _) if key == TEXT_KEY => {
+                    (_, None) if key == TEXT_KEY => {
                         has_text = true;
                         body.push_str(&text(&scalar_text(v)))
                     }

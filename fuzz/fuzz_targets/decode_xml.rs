@@ -1,0 +1,15 @@
+//! The XML reader on arbitrary bytes (encodings, entities, depth), then validation.
+//! The checks live in `src/lib.rs`, shared with `tests/fuzz_corpus.rs` in the main crate.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(
+    init: {
+        // Compile the schemas before the first input, not during it.
+        eaibus_fuzz::registry();
+    },
+    |data: &[u8]| {
+        eaibus_fuzz::decode_xml(data);
+    }
+);

@@ -1,0 +1,344 @@
+//! One delivery attempt: render the message for the route, send it, and judge what came back.
+
+use tracing::{info, warn};
+
+use super::{Deliverer, now_ms, route_timeout};
+use crate::adapter::{Adapter, Route, RouteKind, learn_from_response};
+use crate::ingest::dlq::{self, DeadLetter};
+use crate::log::NewRecord;
+use crate::message::{Format, JsonStyle, Message, MessageType, ResponseView};
+use crate::monitor::{DeliveryOutcome, DeliveryStart, LearnedDePara};
+use crate::transport::client::ClientError;
+
+/// What an attempt came to, for a caller waiting on it (the sync path).
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    /// The target answered with this Response.
+    Answered(Box<Message>),
+    /// The target took it (Kafka append, HTTP 202, Receipt) or it was delivered before.
+    Accepted,
+    Failed(String),
+}
+
+/// Words of Protheus errors that mean "something this depends on is not there yet": retry later.
+const DEPENDENCY_ERRORS: [&str; 4] = [
+    "nao integrad",
+    "não integrad",
+    "nao encontrad",
+    "não encontrad",
+];
+
+impl Deliverer {
+    /// Runs one attempt of `message` along `route` if the monitor store lets this caller start it.
+    pub(crate) async fn attempt(
+        &self,
+        message: &Message,
+        key: &str,
+        adapter: &Adapter,
+        route: &Route,
+    ) -> Verdict {
+        let uuid = message.uuid();
+        let attempt = match self.bus.monitor.start_delivery(uuid, &route.name).await {
+            Ok(DeliveryStart::Started { attempt }) => attempt,
+            Ok(DeliveryStart::NotStarted { .. }) => return Verdict::Accepted,
+            Err(e) => return Verdict::Failed(format!("the monitor store is unavailable: {e}")),
+        };
+        let (outcome, verdict) = match route.kind {
+            RouteKind::Kafka => self.to_topic(message, key, adapter, route).await,
+            RouteKind::EaiRest | RouteKind::EaiSoap => {
+                self.to_endpoint(message, adapter, route, attempt).await
+            }
+        };
+        self.record(message, route, attempt, outcome).await;
+        verdict
+    }
+
+    async fn to_topic(
+        &self,
+        message: &Message,
+        key: &str,
+        adapter: &Adapter,
+        route: &Route,
+    ) -> (DeliveryOutcome, Verdict) {
+        let codec = self.bus.codec();
+        let (payload, format) = match adapter.format {
+            Format::Xml => (codec.to_xml(message), "xml"),
+            Format::Json => (codec.to_json(message, JsonStyle::Canonical), "json"),
+        };
+        let record = NewRecord::new(&route.target, Some(key), payload)
+            .header("uuid", message.uuid())
+            .header("transaction", message.transaction())
+            .header("version", message.header.version().unwrap_or_default())
+            .header("format", format)
+            .header("route", &route.name);
+        match self.bus.log.append(vec![record]).await {
+            Ok(positions) => {
+                let at = positions
+                    .first()
+                    .map(|p| format!("{}/{}/{}", p.topic, p.partition, p.offset))
+                    .unwrap_or_default();
+                (
+                    DeliveryOutcome::Delivered {
+                        response: format!("appended at {at}"),
+                    },
+                    Verdict::Accepted,
+                )
+            }
+            Err(e) => {
+                let error = format!("the topic {} refused the message: {e}", route.target);
+                (self.retry_or_park(error.clone(), 0), Verdict::Failed(error))
+            }
+        }
+    }
+
+    async fn to_endpoint(
+        &self,
+        message: &Message,
+        adapter: &Adapter,
+        route: &Route,
+        attempt: i64,
+    ) -> (DeliveryOutcome, Verdict) {
+        let credentials = match route.credentials() {
+            Ok(c) => c,
+            Err(e) => {
+                let error = e.to_string();
+                return (
+                    self.retry_or_park(error.clone(), attempt),
+                    Verdict::Failed(error),
+                );
+            }
+        };
+        let codec = self.bus.codec();
+        let timeout = route_timeout(&self.bus, route);
+        let reply = match route.kind {
+            RouteKind::EaiSoap => {
+                self.client
+                    .send_soap(
+                        &route.target,
+                        &codec.to_xml(message),
+                        credentials.as_ref(),
+                        timeout,
+                    )
+                    .await
+            }
+            _ => {
+                let body = match adapter.format {
+                    Format::Xml => codec.to_xml(message),
+                    Format::Json => codec.to_json(message, JsonStyle::Protheus),
+                };
+                self.client
+                    .send_rest(&route.target, body, credentials.as_ref(), timeout)
+                    .await
+            }
+        };
+        let reply = match reply {
+            Ok(r) => r,
+            Err(e) => {
+                let error = e.to_string();
+                let outcome = if e.is_timeout() {
+                    DeliveryOutcome::TimedOut {
+                        error: error.clone(),
+                        retry_at: self.next_retry(attempt),
+                    }
+                } else if e.is_retryable() {
+                    self.retry_or_park(error.clone(), attempt)
+                } else {
+                    permanent(&e)
+                };
+                return (outcome, Verdict::Failed(error));
+            }
+        };
+        if reply.is_accepted() || reply.body.trim().is_empty() {
+            let response = format!("HTTP {}: received; the Response comes later", reply.status);
+            return (DeliveryOutcome::Delivered { response }, Verdict::Accepted);
+        }
+        let answer = match codec.decode(reply.body.as_bytes()) {
+            Ok((m, _)) => m,
+            Err(e) => {
+                let error = format!(
+                    "the answer of {} is not a standard message: {e}",
+                    route.name
+                );
+                return (
+                    DeliveryOutcome::DeadLettered {
+                        error: error.clone(),
+                    },
+                    Verdict::Failed(error),
+                );
+            }
+        };
+        match answer.header.message_type() {
+            MessageType::Receipt => (
+                DeliveryOutcome::Delivered {
+                    response: "Receipt: received; the Response comes later".into(),
+                },
+                Verdict::Accepted,
+            ),
+            _ => {
+                let outcome = self
+                    .judge_response(message, adapter, route, &answer, attempt)
+                    .await;
+                let verdict = match &outcome {
+                    DeliveryOutcome::Delivered { .. } => Verdict::Answered(Box::new(answer)),
+                    other => Verdict::Failed(other.error().unwrap_or_default().to_owned()),
+                };
+                (outcome, verdict)
+            }
+        }
+    }
+
+    /// Reads a Response to `original`: learns De/Para from a success (or from a "já integrado"
+    /// error that carries the receiver's id), retries dependency errors, dead-letters the rest.
+    pub(crate) async fn judge_response(
+        &self,
+        original: &Message,
+        adapter: &Adapter,
+        route: &Route,
+        response: &Message,
+        attempt: i64,
+    ) -> DeliveryOutcome {
+        let view = ResponseView::new(&response.content);
+        let text = response.to_json().to_string();
+        let reference = original
+            .header
+            .product_name()
+            .unwrap_or_default()
+            .to_owned();
+        if view.is_ok() {
+            self.learn(original, adapter, &reference, &view.internal_ids())
+                .await;
+            return DeliveryOutcome::Delivered { response: text };
+        }
+        if let Some(destination) = view.already_integrated_id() {
+            let origin = original
+                .content_text("/InternalId")
+                .unwrap_or_else(|| original.uuid().to_owned());
+            let pair = crate::message::InternalIdPair {
+                name: adapter.message.to_ascii_uppercase(),
+                origin,
+                destination,
+            };
+            info!(uuid = original.uuid(), route = %route.name, "The target already had this message; its id is kept.");
+            self.learn(original, adapter, &reference, &[pair]).await;
+            return DeliveryOutcome::Delivered { response: text };
+        }
+        let messages = view.messages();
+        let error = if messages.is_empty() {
+            "the target answered Status ERROR without a message".to_owned()
+        } else {
+            messages.join(" | ")
+        };
+        let folded = error.to_lowercase();
+        if DEPENDENCY_ERRORS.iter().any(|w| folded.contains(w)) {
+            self.retry_or_park(error, attempt)
+        } else {
+            DeliveryOutcome::DeadLettered { error }
+        }
+    }
+
+    async fn learn(
+        &self,
+        original: &Message,
+        adapter: &Adapter,
+        reference: &str,
+        pairs: &[crate::message::InternalIdPair],
+    ) {
+        if pairs.is_empty() || adapter.alias.is_empty() {
+            return;
+        }
+        let event = original.header.event();
+        match learn_from_response(
+            &self.bus.depara,
+            reference,
+            &adapter.alias,
+            &adapter.depara_field,
+            event,
+            pairs,
+        )
+        .await
+        {
+            Ok(_) => {
+                let learned: Vec<LearnedDePara> = pairs
+                    .iter()
+                    .map(|p| LearnedDePara {
+                        alias: adapter.alias.clone(),
+                        field: adapter.depara_field.clone(),
+                        external: p.origin.clone(),
+                        internal: p.destination.clone(),
+                    })
+                    .collect();
+                let _ = self
+                    .bus
+                    .monitor
+                    .record_learned_depara(original.uuid(), &learned)
+                    .await;
+            }
+            Err(e) => {
+                warn!(uuid = original.uuid(), error = %e, "De/Para pairs of a Response could not be stored.")
+            }
+        }
+    }
+
+    fn next_retry(&self, attempt: i64) -> Option<i64> {
+        (attempt < self.max_attempts()).then(|| self.retry_at(attempt))
+    }
+
+    /// A retryable failure: try again later, or park once the automatic attempts are spent.
+    fn retry_or_park(&self, error: String, attempt: i64) -> DeliveryOutcome {
+        match self.next_retry(attempt) {
+            Some(retry_at) => DeliveryOutcome::Failed { error, retry_at },
+            None => DeliveryOutcome::Parked { error },
+        }
+    }
+
+    /// Stores the outcome; a dead letter also goes to the DLQ.
+    pub(crate) async fn record(
+        &self,
+        message: &Message,
+        route: &Route,
+        attempt: i64,
+        outcome: DeliveryOutcome,
+    ) {
+        if let DeliveryOutcome::DeadLettered { error } = &outcome {
+            let letter = DeadLetter {
+                uuid: message.uuid().to_owned(),
+                transaction: message.transaction().to_owned(),
+                key: None,
+                reason: error.clone(),
+                stage: "deliver".into(),
+                origin: format!("route:{}", route.name),
+                attempts: u32::try_from(attempt).unwrap_or(0),
+                first_seen_ms: now_ms(),
+                replays: 0,
+                payload: message.to_json().to_string().into_bytes(),
+            };
+            if let Err(e) =
+                dlq::send(self.bus.log.as_ref(), &self.bus.config.dlq_topic(), &letter).await
+            {
+                warn!(uuid = message.uuid(), error = %e, "A dead letter could not be written to the DLQ.");
+            }
+        }
+        match &outcome {
+            DeliveryOutcome::Delivered { .. } => {
+                info!(uuid = message.uuid(), route = %route.name, attempt, "A message was delivered.")
+            }
+            other => {
+                warn!(uuid = message.uuid(), route = %route.name, attempt, error = other.error().unwrap_or_default(), "A delivery attempt failed.")
+            }
+        }
+        if let Err(e) = self
+            .bus
+            .monitor
+            .record_attempt(message.uuid(), &route.name, &outcome)
+            .await
+        {
+            warn!(uuid = message.uuid(), error = %e, "A delivery outcome could not be recorded.");
+        }
+    }
+}
+
+fn permanent(e: &ClientError) -> DeliveryOutcome {
+    DeliveryOutcome::DeadLettered {
+        error: e.to_string(),
+    }
+}

@@ -1,0 +1,262 @@
+//! The two loops of a route: the consumer that plans deliveries from the log, and the executor
+//! that runs them in key order.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::warn;
+
+use super::{Deliverer, group_of, now_ms};
+use crate::message::MessageType;
+use crate::monitor::{Situation, Stage};
+
+/// Deliveries run at once on one route, each for a different key.
+const CONCURRENCY: usize = 32;
+/// How often an idle executor looks for due retries.
+const IDLE_POLL: Duration = Duration::from_millis(100);
+
+/// Reads the route's topics and plans one delivery per message the route's adapters send.
+/// The offset is committed only after the plan is stored, so a crash replans (idempotently).
+pub(crate) async fn consume(
+    deliverer: Arc<Deliverer>,
+    route: String,
+    topics: Vec<String>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let bus = &deliverer.bus;
+    let mut consumer = loop {
+        match bus.log.subscribe(&group_of(&route), &topics).await {
+            Ok(c) => break c,
+            Err(e) => {
+                warn!(route = %route, error = %e, "The route cannot join its consumer group yet.");
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    };
+    loop {
+        let records = tokio::select! {
+            _ = shutdown.changed() => return,
+            r = consumer.poll(Duration::from_millis(200)) => r,
+        };
+        let records = match records {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(route = %route, error = %e, "The route cannot read its topics.");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let mut planned = false;
+        for record in records {
+            let is_business = record.header("type").is_none_or(|t| t == "BusinessMessage");
+            if is_business {
+                planned |= plan_record(&deliverer, &route, &record.payload).await;
+            }
+            let position = crate::log::Position {
+                topic: record.topic.clone(),
+                partition: record.partition,
+                offset: record.offset,
+            };
+            if let Err(e) = consumer.commit(&position).await {
+                warn!(route = %route, error = %e, "An offset could not be committed; the record will be planned again.");
+            }
+        }
+        if planned {
+            deliverer.wake.notify_waiters();
+        }
+    }
+}
+
+async fn plan_record(deliverer: &Deliverer, route: &str, payload: &[u8]) -> bool {
+    let bus = &deliverer.bus;
+    let message = match bus.codec().decode_json(payload) {
+        Ok(m) if m.header.message_type() == MessageType::BusinessMessage => m,
+        Ok(_) => return false,
+        Err(e) => {
+            warn!(route, error = %e, "A record of the log is not a standard message; it is skipped.");
+            return false;
+        }
+    };
+    let table = bus.adapter_table();
+    let mut planned = false;
+    for adapter in table
+        .senders_for(&message.header)
+        .into_iter()
+        .filter(|a| a.route == route)
+    {
+        match adapter.should_send(&message) {
+            Ok(true) => {
+                if bus
+                    .monitor
+                    .plan_delivery(message.uuid(), route, now_ms())
+                    .await
+                    .is_ok()
+                {
+                    planned = true;
+                }
+            }
+            Ok(false) => {
+                let detail = format!(
+                    "The send condition of adapter {} is false; not sent to {route}.",
+                    adapter.name
+                );
+                let _ = bus
+                    .monitor
+                    .add_timeline(
+                        message.uuid(),
+                        Some(route),
+                        Stage::Routed,
+                        Situation::Finalizada,
+                        &detail,
+                    )
+                    .await;
+                let _ = bus
+                    .monitor
+                    .set_situation(message.uuid(), Situation::Finalizada, Stage::Routed, None)
+                    .await;
+            }
+            Err(e) => {
+                let detail = format!("The send condition of adapter {} failed: {e}", adapter.name);
+                let _ = bus
+                    .monitor
+                    .add_timeline(
+                        message.uuid(),
+                        Some(route),
+                        Stage::Failed,
+                        Situation::Falhou,
+                        &detail,
+                    )
+                    .await;
+                let _ = bus
+                    .monitor
+                    .set_situation(
+                        message.uuid(),
+                        Situation::Falhou,
+                        Stage::Failed,
+                        Some(&detail),
+                    )
+                    .await;
+            }
+        }
+    }
+    planned
+}
+
+/// Runs the route's due deliveries, oldest first, one at a time per key.
+pub(crate) async fn execute(
+    deliverer: Arc<Deliverer>,
+    route: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut did_work = false;
+    loop {
+        if !did_work {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = deliverer.wake.notified() => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+            }
+        } else if *shutdown.borrow() {
+            return;
+        }
+        did_work = run_pass(&deliverer, &route).await;
+    }
+}
+
+async fn run_pass(deliverer: &Arc<Deliverer>, route: &str) -> bool {
+    let bus = &deliverer.bus;
+    let pending = match bus.monitor.pending_deliveries(route, 1000).await {
+        Ok(p) => p,
+        Err(e) => {
+            warn!(route, error = %e, "The route cannot read its pending deliveries.");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            return false;
+        }
+    };
+    let now = now_ms();
+    let mut seen_keys = HashSet::new();
+    let mut tasks = JoinSet::new();
+    let mut started = 0;
+    for item in pending {
+        let key = item
+            .business_key
+            .clone()
+            .unwrap_or_else(|| item.delivery.uuid.clone());
+        // The oldest unsettled delivery of a key goes first; later ones of that key wait.
+        if !seen_keys.insert(key.clone()) {
+            continue;
+        }
+        let due = item.delivery.next_attempt_at.is_none_or(|at| at <= now);
+        let running = item.delivery.situation == Situation::Executando && !due;
+        if !due || running {
+            continue;
+        }
+        if tasks.len() >= CONCURRENCY {
+            tasks.join_next().await;
+        }
+        started += 1;
+        let deliverer = deliverer.clone();
+        let route = route.to_owned();
+        tasks.spawn(async move {
+            deliver_one(
+                &deliverer,
+                &route,
+                &key,
+                item.delivery.uuid.as_str(),
+                item.canonical_json.as_deref(),
+            )
+            .await;
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    started > 0
+}
+
+async fn deliver_one(
+    deliverer: &Deliverer,
+    route_name: &str,
+    key: &str,
+    uuid: &str,
+    canonical: Option<&str>,
+) {
+    let bus = &deliverer.bus;
+    let Some(message) = canonical.and_then(|json| bus.codec().decode_json(json.as_bytes()).ok())
+    else {
+        warn!(
+            uuid,
+            route = route_name,
+            "A planned delivery has no readable message; it is dead-lettered."
+        );
+        let outcome = crate::monitor::DeliveryOutcome::DeadLettered {
+            error: "the stored message cannot be read".into(),
+        };
+        let _ = bus.monitor.record_attempt(uuid, route_name, &outcome).await;
+        return;
+    };
+    let table = bus.adapter_table();
+    let Some(route) = table.routes().get(route_name).cloned() else {
+        return;
+    };
+    let Some(adapter) = table
+        .senders_for(&message.header)
+        .into_iter()
+        .find(|a| a.route == route_name)
+        .cloned()
+    else {
+        let outcome = crate::monitor::DeliveryOutcome::Parked {
+            error: format!(
+                "no adapter sends {} along {route_name} any more",
+                message.transaction()
+            ),
+        };
+        let _ = bus.monitor.record_attempt(uuid, route_name, &outcome).await;
+        return;
+    };
+    deliverer.attempt(&message, key, &adapter, &route).await;
+}

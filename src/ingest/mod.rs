@@ -1,0 +1,544 @@
+//! Bytes → log: decode, authenticate, remember the UUID, validate, route by the adapter table,
+//! map De/Para, append the canonical JSON to `eai.<transaction>`, and answer. Whatever is refused
+//! is recorded in the monitor store as Recusada and sent to the DLQ with its reason.
+
+pub mod answer;
+pub mod dlq;
+pub mod topics;
+
+use serde_json::Value;
+use tracing::{info, warn};
+
+use crate::adapter::Refusal;
+use crate::bus::Bus;
+use crate::log::NewRecord;
+use crate::message::{
+    DecodeError, Field, Format, Header, Message, MessageType, ResponseView, response::Outcome,
+};
+use crate::monitor::{self, NewMessage, Received, Situation, Stage};
+use crate::transport::auth;
+use answer::{Answer, Problem};
+use dlq::DeadLetter;
+
+/// How a message reached eaibus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Rest,
+    Soap,
+    Kafka,
+}
+
+/// One message as it arrives.
+pub struct Inbound<'a> {
+    pub bytes: &'a [u8],
+    pub channel: Channel,
+    /// `rest:/totvseai/standardmessage/v1/transactions`, `topic/partition/offset`, ...
+    pub origin: String,
+    /// `Authorization` credentials, for HTTP callers.
+    pub credentials: Option<(String, String)>,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Receives one message and says what to answer. Never fails: every problem is an answer.
+pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
+    let identity = &bus.config.identity;
+    let codec = bus.codec();
+    let (mut message, format) = match codec.decode(inbound.bytes) {
+        Ok(decoded) => decoded,
+        Err(e) => return refuse_undecodable(bus, &inbound, &e).await,
+    };
+
+    if let Some(answer) = authenticate(bus, &inbound, &message.header) {
+        return answer;
+    }
+
+    let schema = bus.registry.for_header(&message.header).cloned();
+    let business_key = business_key(bus, &message, schema.as_deref()).await;
+    let record = NewMessage {
+        uuid: message.uuid().to_owned(),
+        transaction: schema
+            .as_ref()
+            .map_or_else(|| message.transaction().to_owned(), |s| s.name.clone()),
+        version: message.header.version().unwrap_or_default().to_owned(),
+        direction: monitor::Direction::Inbound,
+        source_application: message
+            .header
+            .get(Field::SourceApplication)
+            .unwrap_or_default()
+            .to_owned(),
+        format: match format {
+            Format::Json => monitor::Format::Json,
+            Format::Xml => monitor::Format::Xml,
+        },
+        origin: inbound.origin.clone(),
+        business_key: Some(business_key.clone()),
+        received_at: None,
+        raw_payload: inbound.bytes.to_vec(),
+        canonical_json: Some(message.to_json().to_string()),
+    };
+    if message.uuid().trim().is_empty() {
+        let problems = [Problem::new(
+            "INVALID",
+            "the UUID is missing",
+            "/Header/UUID",
+        )];
+        let answer = answer::refusal(&message.header, identity, 400, &problems);
+        return refuse_recorded(bus, &inbound, record, Stage::Refused, answer).await;
+    }
+    match bus.monitor.record_received(&record).await {
+        Ok(Received::New) => {}
+        Ok(Received::Duplicate(existing)) => {
+            if let Some(answer) = existing.answer.as_deref().and_then(Answer::from_stored) {
+                info!(uuid = %record.uuid, "A repeated message gets the answer of its first arrival.");
+                return answer;
+            }
+            // Known but never answered (eaibus stopped half-way): process it again; appending
+            // twice is harmless, the log is at-least-once and consumers dedupe by UUID.
+        }
+        Err(e) => {
+            warn!(uuid = %record.uuid, error = %e, "The monitor store is unavailable.");
+            let problems = [Problem::new(
+                "UNAVAILABLE",
+                "the monitor store is unavailable; send again later",
+                "",
+            )];
+            return answer::refusal(&message.header, identity, 503, &problems);
+        }
+    }
+
+    if let Err(errors) = bus.registry.validate(&message) {
+        let problems: Vec<Problem> = errors
+            .iter()
+            .map(|e| Problem::new("INVALID", e.reason.clone(), e.pointer.clone()))
+            .collect();
+        let answer = answer::refusal(&message.header, identity, 400, &problems);
+        return refuse_known(bus, &inbound, &record, Stage::Validated, "validate", answer).await;
+    }
+    let _ = bus
+        .monitor
+        .add_timeline(
+            &record.uuid,
+            None,
+            Stage::Validated,
+            Situation::AguardandoExecucao,
+            "Valid against its schema.",
+        )
+        .await;
+
+    match message.header.message_type() {
+        MessageType::Response | MessageType::Receipt => {
+            let answer = accept(bus, &inbound, &record, &message, &business_key, None).await;
+            if answer.is_accepted()
+                && let Some(delivery) = &bus.delivery
+            {
+                delivery.correlate(&message).await;
+            }
+            return answer;
+        }
+        MessageType::BusinessMessage | MessageType::Unknown(_) => {}
+    }
+
+    if message.transaction().eq_ignore_ascii_case("WHOIS") {
+        let answer = whois_answer(bus, &message.header);
+        let _ = bus
+            .monitor
+            .set_answer(&record.uuid, &answer.to_stored())
+            .await;
+        let _ = bus
+            .monitor
+            .set_situation(&record.uuid, Situation::Finalizada, Stage::Delivered, None)
+            .await;
+        return answer;
+    }
+
+    let table = bus.adapter_table();
+    let adapter = match table.receiver(&message.header) {
+        Ok(a) => a.clone(),
+        Err(refusal) => {
+            let status = match refusal {
+                Refusal::NoTransaction
+                | Refusal::VersionNotEnabled { .. }
+                | Refusal::OperationNotEnabled { .. } => 400,
+                Refusal::NoAdapter { .. }
+                | Refusal::NotForCompany { .. }
+                | Refusal::ReceiveDisabled { .. } => 404,
+            };
+            let problems = [Problem::new(
+                "NO_ADAPTER",
+                refusal.to_string(),
+                "/Header/Transaction",
+            )];
+            let answer = answer::refusal(&message.header, identity, status, &problems);
+            return refuse_known(bus, &inbound, &record, Stage::Routed, "route", answer).await;
+        }
+    };
+    let _ = bus
+        .monitor
+        .add_timeline(
+            &record.uuid,
+            None,
+            Stage::Routed,
+            Situation::AguardandoExecucao,
+            &format!(
+                "Received by adapter {} ({}).",
+                adapter.name, adapter.routine
+            ),
+        )
+        .await;
+
+    if !adapter.mappings.is_empty() {
+        match table
+            .apply_mappings(&adapter, &mut message, &bus.depara)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.is_retryable() => {
+                // Something it depends on is not integrated yet: the sender sends it again later
+                // (same UUID), so this answer is not kept and nothing goes to the DLQ.
+                let problems = [Problem::new("NOT_INTEGRATED", e.to_string(), "")];
+                let answer = answer::refusal(&message.header, identity, 424, &problems);
+                let _ = bus
+                    .monitor
+                    .set_situation(
+                        &record.uuid,
+                        Situation::Falhou,
+                        Stage::Mapped,
+                        Some(&answer.reason),
+                    )
+                    .await;
+                let _ = bus
+                    .monitor
+                    .add_timeline(
+                        &record.uuid,
+                        None,
+                        Stage::Mapped,
+                        Situation::Falhou,
+                        &answer.reason,
+                    )
+                    .await;
+                return answer;
+            }
+            Err(e) => {
+                let problems = [Problem::new("NOT_INTEGRATED", e.to_string(), "")];
+                let answer = answer::refusal(&message.header, identity, 400, &problems);
+                return refuse_known(bus, &inbound, &record, Stage::Mapped, "map", answer).await;
+            }
+        }
+    }
+    accept(
+        bus,
+        &inbound,
+        &record,
+        &message,
+        &business_key,
+        Some(&adapter),
+    )
+    .await
+}
+
+/// Appends the message to its topic and answers: a Receipt for async, a Response for sync.
+async fn accept(
+    bus: &Bus,
+    inbound: &Inbound<'_>,
+    record: &NewMessage,
+    message: &Message,
+    key: &str,
+    adapter: Option<&crate::adapter::Adapter>,
+) -> Answer {
+    let identity = &bus.config.identity;
+    let topic = bus.config.topic(message.transaction());
+    let append = NewRecord::new(&topic, Some(key), message.to_json().to_string())
+        .header("uuid", message.uuid())
+        .header("transaction", message.transaction())
+        .header("version", message.header.version().unwrap_or_default())
+        .header(
+            "type",
+            message.header.get(Field::Type).unwrap_or("BusinessMessage"),
+        )
+        .header(
+            "source",
+            message
+                .header
+                .get(Field::SourceApplication)
+                .unwrap_or_default(),
+        )
+        .header("format", record.format.code())
+        .header("origin", &inbound.origin)
+        .header("received-at", now_ms().to_string());
+    if let Err(e) = bus.log.append(vec![append]).await {
+        warn!(uuid = %record.uuid, error = %e, "The event log refused the append.");
+        let _ = bus
+            .monitor
+            .set_situation(
+                &record.uuid,
+                Situation::AguardandoExecucao,
+                Stage::Received,
+                Some(&e.to_string()),
+            )
+            .await;
+        let problems = [Problem::new(
+            "UNAVAILABLE",
+            format!("{e}; send again later"),
+            "",
+        )];
+        return answer::refusal(&message.header, identity, 503, &problems);
+    }
+    let table = bus.adapter_table();
+    let senders = table.senders_for(&message.header);
+    let waiting =
+        message.header.message_type() == MessageType::BusinessMessage && !senders.is_empty();
+    let situation = if waiting {
+        Situation::AguardandoExecucao
+    } else {
+        Situation::Finalizada
+    };
+    let _ = bus
+        .monitor
+        .set_situation(&record.uuid, situation, Stage::Logged, None)
+        .await;
+    let _ = bus
+        .monitor
+        .add_timeline(
+            &record.uuid,
+            None,
+            Stage::Logged,
+            situation,
+            &format!("Appended to {topic}, key {key}."),
+        )
+        .await;
+
+    let sync = adapter.is_some_and(|a| a.method == crate::adapter::Method::Sync)
+        || message.header.delivery_type() == Some(crate::message::DeliveryType::Sync);
+    let answer = if sync && message.header.message_type() == MessageType::BusinessMessage {
+        match (&bus.delivery, waiting) {
+            (Some(delivery), true) => match delivery.deliver_now(message, key).await {
+                Ok(response) => Answer {
+                    status: 200,
+                    reason: String::new(),
+                    message: response,
+                },
+                Err(e) => {
+                    let problems = [Problem::new("DELIVERY", e, "")];
+                    answer::refusal(&message.header, identity, 502, &problems)
+                }
+            },
+            _ => answer::ok(&message.header, identity, Outcome::default()),
+        }
+    } else {
+        answer::receipt(&message.header, identity)
+    };
+    let _ = bus
+        .monitor
+        .set_answer(&record.uuid, &answer.to_stored())
+        .await;
+    answer
+}
+
+/// The key of a message on the log: its business key, so that everything about one order shares
+/// one partition. A Response takes the key of the message it answers.
+async fn business_key(
+    bus: &Bus,
+    message: &Message,
+    schema: Option<&crate::schema::TransactionSchema>,
+) -> String {
+    if message.header.message_type() == MessageType::Response
+        && let Some(received) = ResponseView::new(&message.content).received_uuid()
+        && let Ok(Some(original)) = bus.monitor.get(received).await
+        && let Some(key) = original.business_key
+    {
+        return key;
+    }
+    schema
+        .filter(|s| !s.business_key.is_empty())
+        .and_then(|s| message.content_text(&s.business_key))
+        .filter(|k| !k.trim().is_empty())
+        .unwrap_or_else(|| message.uuid().to_owned())
+}
+
+/// Checks the caller against the credentials of the route of its application, if that route
+/// has any. Returns the answer to send when the check fails.
+fn authenticate(bus: &Bus, inbound: &Inbound<'_>, header: &Header) -> Option<Answer> {
+    if inbound.channel == Channel::Kafka {
+        return None;
+    }
+    let application = header.get(Field::SourceApplication).unwrap_or_default();
+    let table = bus.adapter_table();
+    let route = table
+        .routes()
+        .iter()
+        .find(|r| r.application.eq_ignore_ascii_case(application) && r.user_env.is_some())?;
+    let problem = match route.credentials() {
+        Ok(Some(expected))
+            if auth::matches(
+                inbound.credentials.as_ref(),
+                &expected.user,
+                expected.password(),
+            ) =>
+        {
+            return None;
+        }
+        Ok(_) => Problem::new(
+            "UNAUTHORIZED",
+            format!("the credentials of application {application} are missing or wrong"),
+            "",
+        ),
+        Err(e) => {
+            warn!(route = %route.name, error = %e, "Inbound credentials are not configured.");
+            Problem::new(
+                "UNAUTHORIZED",
+                "the credentials of this application are not configured on the bus",
+                "",
+            )
+        }
+    };
+    warn!(application, origin = %inbound.origin, "A caller failed authentication.");
+    Some(answer::refusal(
+        header,
+        &bus.config.identity,
+        401,
+        &[problem],
+    ))
+}
+
+fn whois_answer(bus: &Bus, header: &Header) -> Answer {
+    let entries: Vec<Value> = bus
+        .adapter_table()
+        .whois()
+        .into_iter()
+        .map(|e| serde_json::json!({"Name": e.transaction, "Version": e.version, "Mode": e.mode.as_str()}))
+        .collect();
+    let mut return_content = serde_json::Map::new();
+    return_content.insert("EnabledTransactions".into(), Value::Array(entries));
+    answer::ok(
+        header,
+        &bus.config.identity,
+        Outcome {
+            return_content,
+            ..Outcome::default()
+        },
+    )
+}
+
+/// Refuses what could not be decoded: no UUID to remember, but the bytes are kept in the monitor
+/// store and the DLQ.
+pub async fn refuse_undecodable(bus: &Bus, inbound: &Inbound<'_>, error: &DecodeError) -> Answer {
+    let status = match error {
+        DecodeError::TooLarge { .. } => 413,
+        _ => 400,
+    };
+    let mut header = Header::default();
+    header.set(Field::Transaction, "UNKNOWN");
+    let problems = [Problem::new(
+        "MALFORMED",
+        error.to_string(),
+        error.location(),
+    )];
+    let answer = answer::refusal(&header, &bus.config.identity, status, &problems);
+    // A payload over the limit is not stored whole: its size and first bytes say enough.
+    let kept = match error {
+        DecodeError::TooLarge { .. } => inbound.bytes[..inbound.bytes.len().min(4096)].to_vec(),
+        _ => inbound.bytes.to_vec(),
+    };
+    let record = NewMessage {
+        uuid: String::new(),
+        transaction: String::new(),
+        version: String::new(),
+        direction: monitor::Direction::Inbound,
+        source_application: String::new(),
+        format: if inbound.bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<') {
+            monitor::Format::Xml
+        } else {
+            monitor::Format::Json
+        },
+        origin: inbound.origin.clone(),
+        business_key: None,
+        received_at: None,
+        raw_payload: kept,
+        canonical_json: None,
+    };
+    refuse_recorded(bus, inbound, record, Stage::Refused, answer).await
+}
+
+async fn refuse_recorded(
+    bus: &Bus,
+    inbound: &Inbound<'_>,
+    mut record: NewMessage,
+    stage: Stage,
+    answer: Answer,
+) -> Answer {
+    match bus
+        .monitor
+        .record_refused(&record, &answer.reason, stage)
+        .await
+    {
+        Ok(id) => record.uuid = id,
+        Err(e) => {
+            warn!(error = %e, "A refused message could not be recorded in the monitor store.")
+        }
+    }
+    dead_letter(bus, inbound, &record, "decode", &answer.reason).await;
+    answer
+}
+
+async fn refuse_known(
+    bus: &Bus,
+    inbound: &Inbound<'_>,
+    record: &NewMessage,
+    stage: Stage,
+    stage_name: &str,
+    answer: Answer,
+) -> Answer {
+    let _ = bus
+        .monitor
+        .set_situation(
+            &record.uuid,
+            Situation::Recusada,
+            stage,
+            Some(&answer.reason),
+        )
+        .await;
+    let _ = bus
+        .monitor
+        .add_timeline(
+            &record.uuid,
+            None,
+            Stage::Refused,
+            Situation::Recusada,
+            &answer.reason,
+        )
+        .await;
+    let _ = bus
+        .monitor
+        .set_answer(&record.uuid, &answer.to_stored())
+        .await;
+    dead_letter(bus, inbound, record, stage_name, &answer.reason).await;
+    info!(uuid = %record.uuid, reason = %answer.reason, "A message was refused.");
+    answer
+}
+
+async fn dead_letter(
+    bus: &Bus,
+    inbound: &Inbound<'_>,
+    record: &NewMessage,
+    stage: &str,
+    reason: &str,
+) {
+    let letter = DeadLetter {
+        uuid: record.uuid.clone(),
+        transaction: record.transaction.clone(),
+        key: record.business_key.clone(),
+        reason: reason.to_owned(),
+        stage: stage.to_owned(),
+        origin: inbound.origin.clone(),
+        attempts: 0,
+        first_seen_ms: now_ms(),
+        replays: 0,
+        payload: record.raw_payload.clone(),
+    };
+    if let Err(e) = dlq::send(bus.log.as_ref(), &bus.config.dlq_topic(), &letter).await {
+        warn!(uuid = %record.uuid, error = %e, "A refused message could not be written to the DLQ.");
+    }
+}

@@ -1,0 +1,337 @@
+//! The monitor store: a record of every message eaibus received or refused and of its
+//! lifecycle — situation in the Protheus EAI queue vocabulary (eai-protocol.md §5.6), stage,
+//! attempts, errors, the raw payload as received, the canonical JSON, the answer sent, one
+//! delivery per route, an append-only timeline and the De/Para pairs learned. Ingest uses it for
+//! idempotency by UUID and to answer duplicates the same way; delivery for attempts and retries;
+//! the monitor pages for lists, details and counts.
+//!
+//! SQLite (a file, WAL) by default; PostgreSQL when several instances share the work. One API,
+//! [`MonitorStore`], over both.
+//!
+//! Why not `sqlx::Any`: it needs a feature and runtime driver registration, maps every value
+//! through its own narrow type set, and is configured by URL only, which leaves out what this
+//! store needs per database (WAL, busy timeout and `BEGIN IMMEDIATE` on SQLite, a schema on
+//! PostgreSQL). Why not code generic over `sqlx::Database`: every function would carry a long
+//! list of higher-ranked bounds. Instead the SQL is written once, in portable SQL, in
+//! `backend.rs`, and compiled twice with concrete types — as a module of `sqlite.rs` and of
+//! `postgres.rs`, which add only their DDL and how a transaction begins.
+
+mod error;
+mod filter;
+mod model;
+mod postgres;
+mod sqlite;
+pub mod time;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::sqlite::SqlitePool;
+
+pub use error::MonitorError;
+pub use model::{
+    DEFAULT_PAGE_SIZE, DeliveryOutcome, DeliveryRecord, DeliveryStart, Direction, Format,
+    LearnedDePara, MAX_PAGE_SIZE, MessageFilter, MessagePage, MessageRecord, MessageSummary,
+    MonitorCounts, NewMessage, PendingDelivery, Received, Situation, Stage, TimelineEntry,
+    TransactionRouteCounts, aggregate_situation,
+};
+
+/// How long a started delivery attempt belongs to its worker before the retry scheduler may
+/// hand it to another (the worker crashed or lost its connection).
+pub const DEFAULT_DELIVERY_LEASE: Duration = Duration::from_secs(5 * 60);
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same backend function on whichever database the store has.
+macro_rules! on_backend {
+    ($store:expr, $function:ident ( $($arg:expr),* $(,)? )) => {
+        match &$store.backend {
+            Backend::Sqlite(pool) => sqlite::$function(pool, $($arg),*).await,
+            Backend::Postgres(pool) => postgres::$function(pool, $($arg),*).await,
+        }
+    };
+}
+
+/// The record of every message and its lifecycle. Cheap to clone (a connection pool).
+#[derive(Debug, Clone)]
+pub struct MonitorStore {
+    backend: Backend,
+    delivery_lease_ms: i64,
+}
+
+impl MonitorStore {
+    /// Opens (or creates) the store in the SQLite file at `path`; creates missing tables.
+    pub async fn open_sqlite(path: impl AsRef<Path>) -> Result<MonitorStore, MonitorError> {
+        let pool = sqlite::open(path.as_ref()).await?;
+        MonitorStore::from_sqlite_pool(pool).await
+    }
+
+    /// Connects to PostgreSQL at `url` (`postgres://user@host:port/db`); creates missing tables.
+    pub async fn connect_postgres(url: &str) -> Result<MonitorStore, MonitorError> {
+        let options = PgConnectOptions::from_str(url)?;
+        MonitorStore::connect_postgres_with(options).await
+    }
+
+    /// Connects with explicit options (for example a schema through
+    /// `options([("search_path", "eaibus")])`); creates missing tables.
+    pub async fn connect_postgres_with(
+        options: PgConnectOptions,
+    ) -> Result<MonitorStore, MonitorError> {
+        let pool = postgres::connect(options).await?;
+        MonitorStore::from_postgres_pool(pool).await
+    }
+
+    /// `postgres://…` or `postgresql://…` connects to PostgreSQL; anything else is an SQLite
+    /// file path, with or without a `sqlite://` or `sqlite:` prefix.
+    pub async fn open(location: &str) -> Result<MonitorStore, MonitorError> {
+        if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+            return MonitorStore::connect_postgres(location).await;
+        }
+        let path = location
+            .strip_prefix("sqlite://")
+            .or_else(|| location.strip_prefix("sqlite:"))
+            .unwrap_or(location);
+        MonitorStore::open_sqlite(path).await
+    }
+
+    /// Uses an existing SQLite pool; runs the migrations.
+    pub async fn from_sqlite_pool(pool: SqlitePool) -> Result<MonitorStore, MonitorError> {
+        sqlite::migrate(&pool, time::now_millis()).await?;
+        Ok(MonitorStore::with_backend(Backend::Sqlite(pool)))
+    }
+
+    /// Uses an existing PostgreSQL pool; runs the migrations.
+    pub async fn from_postgres_pool(pool: PgPool) -> Result<MonitorStore, MonitorError> {
+        postgres::migrate(&pool, time::now_millis()).await?;
+        Ok(MonitorStore::with_backend(Backend::Postgres(pool)))
+    }
+
+    fn with_backend(backend: Backend) -> MonitorStore {
+        MonitorStore {
+            backend,
+            delivery_lease_ms: duration_ms(DEFAULT_DELIVERY_LEASE),
+        }
+    }
+
+    /// Sets how long a started attempt is its worker's (default [`DEFAULT_DELIVERY_LEASE`]).
+    pub fn with_delivery_lease(mut self, lease: Duration) -> MonitorStore {
+        self.delivery_lease_ms = duration_ms(lease);
+        self
+    }
+
+    /// "sqlite" or "postgres".
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes the connections; clones of this store stop working.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    // -- messages ---------------------------------------------------------------------------
+
+    /// Records a decoded message unless its UUID is already known — the idempotency check. The
+    /// insert is atomic: of any number of concurrent calls with one UUID exactly one gets
+    /// [`Received::New`]; the others get [`Received::Duplicate`] with the record as stored
+    /// (its `answer` is what to send back) and count as a duplicate arrival.
+    pub async fn record_received(&self, message: &NewMessage) -> Result<Received, MonitorError> {
+        let now = time::now_millis();
+        on_backend!(self, record_received(message, now))
+    }
+
+    /// Records a message refused before it could be accepted (undecodable, no UUID, schema), in
+    /// situation Recusada at `stage`, so that received = accepted + refused. Without a UUID (an
+    /// empty `message.uuid`), or when its UUID is already recorded, it is kept under a synthetic
+    /// id `refused-<uuid v4>`. Returns the id it was recorded under.
+    pub async fn record_refused(
+        &self,
+        message: &NewMessage,
+        reason: &str,
+        stage: Stage,
+    ) -> Result<String, MonitorError> {
+        let now = time::now_millis();
+        on_backend!(self, record_refused(message, reason, stage, now))
+    }
+
+    /// Moves a message to `situation` at `stage` (ingest steps: validated, routed, logged,
+    /// refused…) and appends it to the timeline; `error` becomes its last error. Once the
+    /// message has deliveries, they decide its situation.
+    pub async fn set_situation(
+        &self,
+        uuid: &str,
+        situation: Situation,
+        stage: Stage,
+        error: Option<&str>,
+    ) -> Result<(), MonitorError> {
+        let now = time::now_millis();
+        on_backend!(self, set_situation(uuid, situation, stage, error, now))
+    }
+
+    /// Keeps the answer sent to the sender, to answer a duplicate UUID the same way.
+    pub async fn set_answer(&self, uuid: &str, answer: &str) -> Result<(), MonitorError> {
+        on_backend!(self, set_answer(uuid, answer))
+    }
+
+    /// Appends a free entry to the message's timeline.
+    pub async fn add_timeline(
+        &self,
+        uuid: &str,
+        route: Option<&str>,
+        stage: Stage,
+        situation: Situation,
+        detail: &str,
+    ) -> Result<(), MonitorError> {
+        let now = time::now_millis();
+        on_backend!(
+            self,
+            add_timeline(uuid, route, stage, situation, detail, now)
+        )
+    }
+
+    /// Keeps the De/Para pairs learned while processing the message (upserts).
+    pub async fn record_learned_depara(
+        &self,
+        uuid: &str,
+        pairs: &[LearnedDePara],
+    ) -> Result<(), MonitorError> {
+        let now = time::now_millis();
+        on_backend!(self, record_learned_depara(uuid, pairs, now))
+    }
+
+    // -- deliveries -------------------------------------------------------------------------
+
+    /// Registers a delivery along `route` waiting to be sent at `due_at` (Aguardando execução)
+    /// unless the route already has one; true when it was registered.
+    pub async fn plan_delivery(
+        &self,
+        uuid: &str,
+        route: &str,
+        due_at: i64,
+    ) -> Result<bool, MonitorError> {
+        let now = time::now_millis();
+        on_backend!(self, plan_delivery(uuid, route, due_at, now))
+    }
+
+    /// Claims the next attempt along `route` (Executando), creating the delivery if needed.
+    /// Only one caller gets [`DeliveryStart::Started`]: the delivery must be waiting, or failed
+    /// / not delivered with its retry due, or running with its lease run out. The lease (see
+    /// [`MonitorStore::with_delivery_lease`]) makes a crashed worker's attempt due again.
+    pub async fn start_delivery(
+        &self,
+        uuid: &str,
+        route: &str,
+    ) -> Result<DeliveryStart, MonitorError> {
+        let now = time::now_millis();
+        let lease_until = now.saturating_add(self.delivery_lease_ms);
+        on_backend!(self, start_delivery(uuid, route, now, lease_until))
+    }
+
+    /// Records how an attempt along `route` ended and returns the delivery's attempt count. The
+    /// message's situation follows its deliveries: Finalizada once every route delivered;
+    /// otherwise the most urgent route's (Bloqueado, dead-lettered Falhou, Não entregue, Falhou
+    /// while retrying, Executando, Aguardando execução).
+    pub async fn record_attempt(
+        &self,
+        uuid: &str,
+        route: &str,
+        outcome: &DeliveryOutcome,
+    ) -> Result<i64, MonitorError> {
+        let now = time::now_millis();
+        on_backend!(self, record_attempt(uuid, route, outcome, now))
+    }
+
+    /// Manual "tentar novamente": a delivery in Falhou, Bloqueado or Não entregue goes back to
+    /// Aguardando execução, due now, with its attempts at 0; the message's repeated failures
+    /// count goes up by one. Any other situation is [`MonitorError::NotAllowed`].
+    pub async fn reset_for_reprocess(&self, uuid: &str, route: &str) -> Result<(), MonitorError> {
+        let now = time::now_millis();
+        on_backend!(self, reset_for_reprocess(uuid, route, now))
+    }
+
+    // -- queries ----------------------------------------------------------------------------
+
+    pub async fn get(&self, uuid: &str) -> Result<Option<MessageRecord>, MonitorError> {
+        on_backend!(self, get(uuid))
+    }
+
+    /// The message's history, oldest first.
+    pub async fn timeline(&self, uuid: &str) -> Result<Vec<TimelineEntry>, MonitorError> {
+        on_backend!(self, timeline(uuid))
+    }
+
+    /// The message's deliveries, by route.
+    pub async fn deliveries(&self, uuid: &str) -> Result<Vec<DeliveryRecord>, MonitorError> {
+        on_backend!(self, deliveries(uuid))
+    }
+
+    pub async fn delivery(
+        &self,
+        uuid: &str,
+        route: &str,
+    ) -> Result<Option<DeliveryRecord>, MonitorError> {
+        on_backend!(self, delivery(uuid, route))
+    }
+
+    /// The deliveries along `route` that will be attempted, now or later (waiting, running,
+    /// or failed / not delivered with a retry planned), oldest message first, with the
+    /// message's business key and canonical JSON — a route worker's queue, to keep one key's
+    /// deliveries in order.
+    pub async fn pending_deliveries(
+        &self,
+        route: &str,
+        limit: usize,
+    ) -> Result<Vec<PendingDelivery>, MonitorError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        on_backend!(self, pending_deliveries(route, limit))
+    }
+
+    pub async fn learned_depara(&self, uuid: &str) -> Result<Vec<LearnedDePara>, MonitorError> {
+        on_backend!(self, learned_depara(uuid))
+    }
+
+    /// One page of the messages matching `filter`, newest first, with the total count.
+    pub async fn list(&self, filter: &MessageFilter) -> Result<MessagePage, MonitorError> {
+        on_backend!(self, list(filter))
+    }
+
+    /// Received, accepted, refused, duplicates and one count per situation.
+    pub async fn counts(&self) -> Result<MonitorCounts, MonitorError> {
+        on_backend!(self, counts())
+    }
+
+    /// The dashboard: per transaction and route, how many messages wait, were delivered,
+    /// failed, are parked or were refused.
+    pub async fn counts_by_transaction_and_route(
+        &self,
+    ) -> Result<Vec<TransactionRouteCounts>, MonitorError> {
+        on_backend!(self, counts_by_transaction_and_route())
+    }
+
+    /// Deliveries whose next attempt is due at `now` (waiting, failed, not delivered, or
+    /// running past their lease), oldest due first — the retry scheduler's work list.
+    pub async fn due_deliveries(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, MonitorError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        on_backend!(self, due_deliveries(now, limit))
+    }
+}
+
+fn duration_ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}

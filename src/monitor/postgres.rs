@@ -1,0 +1,40 @@
+//! The monitor store on PostgreSQL, for several eaibus instances sharing the work.
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Pool, Transaction};
+
+use super::error::MonitorError;
+
+pub(super) type Db = sqlx::Postgres;
+
+pub(super) const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("migrations/postgres_0001_monitor.sql"))];
+
+/// Advisory lock key that serialises migrations between instances starting together.
+const MIGRATION_LOCK: i64 = 0x6561_6962_7573_6d6f; // "eaibusmo"
+
+pub(super) async fn begin(pool: &Pool<Db>) -> Result<Transaction<'static, Db>, sqlx::Error> {
+    pool.begin().await
+}
+
+pub(super) async fn lock_migrations(tx: &mut Transaction<'static, Db>) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn connect(options: PgConnectOptions) -> Result<Pool<Db>, MonitorError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
+// The SQL shared with SQLite, compiled here for PostgreSQL (see backend.rs).
+#[allow(clippy::duplicate_mod)]
+#[path = "backend.rs"]
+mod backend;
+pub(super) use backend::*;

@@ -1,0 +1,58 @@
+//! The monitor store on an SQLite file (the default): WAL journal, writes serialised by
+//! `BEGIN IMMEDIATE` so that a transaction never has to upgrade a read lock (which SQLite
+//! answers with SQLITE_BUSY instead of waiting).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Transaction};
+
+use super::error::MonitorError;
+
+pub(super) type Db = sqlx::Sqlite;
+
+pub(super) const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("migrations/sqlite_0001_monitor.sql"))];
+
+/// How long a writer waits for another one before giving up with a retryable error.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub(super) async fn begin(pool: &Pool<Db>) -> Result<Transaction<'static, Db>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
+/// `BEGIN IMMEDIATE` already holds the database's write lock.
+pub(super) async fn lock_migrations(_tx: &mut Transaction<'static, Db>) -> Result<(), sqlx::Error> {
+    Ok(())
+}
+
+pub(super) async fn open(path: &Path) -> Result<Pool<Db>, MonitorError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            MonitorError::Unavailable(format!(
+                "cannot create the directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+    let options = SqliteConnectOptions::from_str("sqlite://")?
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
+// The SQL shared with PostgreSQL, compiled here for SQLite (see backend.rs).
+#[allow(clippy::duplicate_mod)]
+#[path = "backend.rs"]
+mod backend;
+pub(super) use backend::*;
