@@ -110,6 +110,12 @@ fn init_tracing() {
 }
 
 fn main() -> ExitCode {
+    // Printing into a closed pipe (`eaibus whois | head`) ends the program quietly, as for any
+    // Unix tool, instead of panicking.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = Args::parse();
     let registry = match cli::load_registry(args.schemas.as_deref()) {
         Ok(r) => r,

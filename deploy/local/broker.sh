@@ -65,13 +65,14 @@ start() {
   tansu="$(tansu_bin)"
   rm -rf "$DIR"
   mkdir -p "$DIR"
-  # Run from the directory so any relative path tansu uses stays inside it.
+  # tansu 0.6 reads the sqlite:// path as relative to its working directory (a leading / is
+  # dropped), so it runs from the directory with a relative file name.
   (
     cd "$DIR"
     exec nohup "$tansu" broker \
       --listener-url "tcp://$HOST:$PORT" \
       --advertised-listener-url "tcp://$HOST:$PORT" \
-      --storage-engine "sqlite://$DIR/tansu.db" \
+      --storage-engine "sqlite://tansu.db" \
       >"$DIR/tansu.log" 2>&1 </dev/null
   ) &
   echo $! >"$PID_FILE"

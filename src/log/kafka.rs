@@ -125,16 +125,23 @@ impl KafkaConfig {
         config
     }
 
-    /// A consumer outside any group: replay reads and look-ups.
+    /// A consumer outside any group: replay reads and look-ups. librdkafka refuses `assign`
+    /// without a `group.id` ("Unknown group"), so it gets a private one it never joins or
+    /// commits to.
     fn reader(&self) -> ClientConfig {
-        self.client(
+        let mut config = self.client(
             &[
                 ("enable.auto.commit", "false"),
                 ("enable.auto.offset.store", "false"),
                 ("enable.partition.eof", "false"),
             ],
-            &BTreeMap::new(),
-        )
+            &self.consumer_properties,
+        );
+        config.set(
+            "group.id",
+            format!("eaibus-reader-{}", uuid::Uuid::new_v4().simple()),
+        );
+        config
     }
 
     fn member(&self, group: &str) -> ClientConfig {
@@ -372,6 +379,7 @@ impl EventLog for KafkaLog {
         timestamp_ms: i64,
     ) -> Result<i64, LogError> {
         let topic = topic.to_owned();
+        let reading = self.inner.reading.clone();
         self.blocking(move |reader, timeout| {
             check_partition(reader, &topic, partition, timeout)?;
             let mut query = TopicPartitionList::new();
@@ -385,15 +393,23 @@ impl EventLog for KafkaLog {
                 .find_partition(&topic, partition)
                 .ok_or_else(|| LogError::Unavailable("the broker skipped a partition".into()))?;
             element.error().map_err(kafka_error)?;
-            match element.offset() {
-                Offset::Offset(offset) => Ok(offset),
+            let (_, high) = reader
+                .fetch_watermarks(&topic, partition, timeout)
+                .map_err(kafka_error)?;
+            let Offset::Offset(found) = element.offset() else {
                 // No record at or after the time: the end.
-                _ => {
-                    let (_, high) = reader
-                        .fetch_watermarks(&topic, partition, timeout)
-                        .map_err(kafka_error)?;
-                    Ok(high)
-                }
+                return Ok(high);
+            };
+            if found >= high {
+                return Ok(high);
+            }
+            // tansu 0.6 answers "none" with an offset of an older record instead of -1; the
+            // record found must be at or after the time, else there is none.
+            let _one_at_a_time = reading.lock().unwrap_or_else(|p| p.into_inner());
+            let record = read_partition(reader, &topic, partition, found, 1, timeout)?;
+            match record.first() {
+                Some(r) if r.timestamp_ms < timestamp_ms => Ok(high),
+                _ => Ok(found),
             }
         })
         .await
