@@ -1,4 +1,6 @@
-//! Compiles the shipped schemas into the binary (see `SchemaRegistry::embedded`).
+//! Compiles the shipped schemas into the binary (see `SchemaRegistry::embedded`), and the order
+//! domain events of `schemas/proto` into Rust types (prost, with protox as the compiler, so no
+//! system `protoc` is needed).
 
 use std::fmt::Write;
 use std::path::Path;
@@ -34,4 +36,37 @@ fn main() {
     out.push(']');
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("embedded_schemas.rs");
     std::fs::write(dest, out).unwrap();
+
+    compile_protos(&root.join("proto"));
+}
+
+/// `schemas/proto/*.proto` → `$OUT_DIR/<package>.rs` (included by `src/order/events.rs`).
+fn compile_protos(dir: &Path) {
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut protos: Vec<_> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "proto"))
+                .collect()
+        })
+        .unwrap_or_default();
+    protos.sort();
+    for proto in &protos {
+        println!("cargo:rerun-if-changed={}", proto.display());
+    }
+    if protos.is_empty() {
+        return;
+    }
+    let descriptors = match protox::compile(&protos, [dir]) {
+        Ok(d) => d,
+        Err(e) => panic!(
+            "the protobuf schemas in {} do not compile: {e:?}",
+            dir.display()
+        ),
+    };
+    prost_build::Config::new()
+        .compile_fds(descriptors)
+        .unwrap_or_else(|e| panic!("prost cannot generate the protobuf types: {e}"));
 }

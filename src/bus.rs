@@ -123,7 +123,14 @@ impl Bus {
                 Arc::new(crate::log::embedded::EmbeddedLog::open(&config.log.path).await?)
             }
             crate::config::LogBackend::Kafka => {
-                Arc::new(crate::log::kafka::KafkaLog::connect(&config.log.brokers)?)
+                // Route workers wait on fetches: a short fetch wait keeps delivery latency low
+                // (brokers that answer only when the wait is over would otherwise add 500 ms).
+                let mut kafka = crate::log::kafka::KafkaConfig::new(config.log.brokers.clone())
+                    .property("fetch.wait.max.ms", "20");
+                for (name, value) in &config.log.kafka_properties {
+                    kafka = kafka.property(name.clone(), value.clone());
+                }
+                Arc::new(crate::log::kafka::KafkaLog::connect_with(kafka)?)
             }
         };
         let monitor = MonitorStore::open(&config.store.url).await?;

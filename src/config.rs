@@ -47,6 +47,8 @@ pub struct Log {
     pub topic_prefix: String,
     /// Partitions of the topics eaibus creates.
     pub partitions: i32,
+    /// Extra librdkafka properties of the Kafka backend (`"fetch.wait.max.ms" = "50"`, SASL, TLS).
+    pub kafka_properties: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,6 +120,7 @@ impl Default for Log {
             brokers: "127.0.0.1:9092".into(),
             topic_prefix: "eai.".into(),
             partitions: 3,
+            kafka_properties: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -10,5 +10,8 @@ pub mod ingest;
 pub mod log;
 pub mod message;
 pub mod monitor;
+pub mod ops;
+pub mod order;
 pub mod schema;
 pub mod transport;
+pub mod web;

@@ -70,6 +70,8 @@ enum Command {
         #[arg(long, default_value = "config/routes.toml", value_name = "FILE")]
         routes: PathBuf,
     },
+    /// The dead-letter queue: list, show and redrive its letters.
+    Dlq(cli::dlq::DlqArgs),
     /// Print the WhoIs answer (transactions, versions, mode) of the configured adapters.
     Whois {
         #[arg(long, default_value = "adapters", value_name = "DIR")]
@@ -172,6 +174,7 @@ fn main() -> ExitCode {
             routes,
             application,
         } => cli::adapters::whois(&registry, &adapters, &routes, &application),
+        Command::Dlq(dlq) => cli::dlq::run(dlq, args.schemas.as_deref()),
     };
     match result {
         Ok(code) => code,

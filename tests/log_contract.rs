@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use eaibus::log::embedded::EmbeddedLog;
-use eaibus::log::kafka::KafkaLog;
+use eaibus::log::kafka::{KafkaConfig, KafkaLog};
 use eaibus::log::partitioner::partition_for_key;
 use eaibus::log::{Consumer, EventLog, NewRecord, Position, Record};
 
@@ -61,7 +61,16 @@ impl Backend {
                     .expect("the embedded log opens"),
             ),
             Backend::Kafka { brokers } => {
-                Box::new(KafkaLog::connect(brokers).expect("the Kafka clients are created"))
+                // tansu answers a fetch only when its wait time is over, and group members
+                // notice a rebalance at their next heartbeat: short ones keep the tests fast.
+                let mut config = KafkaConfig::new(brokers);
+                for (name, value) in [
+                    ("fetch.wait.max.ms", "50"),
+                    ("heartbeat.interval.ms", "250"),
+                ] {
+                    config.consumer_properties.insert(name.into(), value.into());
+                }
+                Box::new(KafkaLog::connect_with(config).expect("the Kafka clients are created"))
             }
         }
     }

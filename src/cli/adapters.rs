@@ -8,7 +8,11 @@ use eaibus::message::{Codec, Field, Header, JsonStyle, response};
 use eaibus::schema::SchemaRegistry;
 use serde_json::{Map, Value, json};
 
-fn load(registry: &SchemaRegistry, adapters: &Path, routes: &Path) -> Result<AdapterTable, ExitCode> {
+fn load(
+    registry: &SchemaRegistry,
+    adapters: &Path,
+    routes: &Path,
+) -> Result<AdapterTable, ExitCode> {
     AdapterTable::load(adapters, routes, registry).map_err(|errors| {
         for e in errors.iter() {
             eprintln!("{e}");
@@ -18,7 +22,12 @@ fn load(registry: &SchemaRegistry, adapters: &Path, routes: &Path) -> Result<Ada
     })
 }
 
-pub fn run(registry: &SchemaRegistry, adapters: &Path, routes: &Path, check: bool) -> anyhow::Result<ExitCode> {
+pub fn run(
+    registry: &SchemaRegistry,
+    adapters: &Path,
+    routes: &Path,
+    check: bool,
+) -> anyhow::Result<ExitCode> {
     let table = match load(registry, adapters, routes) {
         Ok(t) => t,
         Err(code) => return Ok(code),
@@ -32,8 +41,8 @@ pub fn run(registry: &SchemaRegistry, adapters: &Path, routes: &Path, check: boo
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<34} {:<9} {:<6} {:<7} {:<6} {:<7} {:<20} {:<5} {:<13} {}",
-        "MESSAGE", "ROUTINE", "SEND", "RECEIVE", "METHOD", "OPER.", "VERSIONS", "FMT", "ROUTE", "CONDITION"
+        "{:<34} {:<9} {:<6} {:<7} {:<6} {:<7} {:<20} {:<5} {:<13} CONDITION",
+        "MESSAGE", "ROUTINE", "SEND", "RECEIVE", "METHOD", "OPER.", "VERSIONS", "FMT", "ROUTE"
     );
     for a in table.adapters() {
         let route = table
@@ -58,7 +67,12 @@ pub fn run(registry: &SchemaRegistry, adapters: &Path, routes: &Path, check: boo
 }
 
 /// The WhoIs answer as a standard JSON Response: `ReturnContent.EnabledTransactions`.
-pub fn whois(registry: &SchemaRegistry, adapters: &Path, routes: &Path, application: &str) -> anyhow::Result<ExitCode> {
+pub fn whois(
+    registry: &SchemaRegistry,
+    adapters: &Path,
+    routes: &Path,
+    application: &str,
+) -> anyhow::Result<ExitCode> {
     let table = match load(registry, adapters, routes) {
         Ok(t) => t,
         Err(code) => return Ok(code),

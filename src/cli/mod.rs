@@ -2,6 +2,7 @@
 
 pub mod adapters;
 pub mod convert;
+pub mod dlq;
 pub mod send;
 pub mod serve;
 pub mod validate;

@@ -394,9 +394,11 @@ impl EventLog for EmbeddedLog {
                 "a consumer needs at least one topic".into(),
             ));
         }
-        let mut subscribed = Vec::with_capacity(topics.len());
+        let mut subscribed: Vec<(String, i32)> = Vec::with_capacity(topics.len());
         for topic in topics {
-            subscribed.push((topic.clone(), self.partition_count(topic).await?));
+            if !subscribed.iter().any(|(t, _)| t == topic) {
+                subscribed.push((topic.clone(), self.partition_count(topic).await?));
+            }
         }
         let consumer = EmbeddedConsumer::join(self.clone(), group, subscribed);
         Ok(Box::new(consumer))

@@ -12,7 +12,29 @@
 //! - Replay reads (`read`) assign a partition to a group-less consumer; it also answers
 //!   watermark, time and metadata look-ups.
 //!
-//! TANSU_GAPS
+//! Gaps of the test broker, tansu 0.6.0 (SQLite storage), found by trying them, and how this
+//! file lives with them:
+//! - No topic auto-creation: producing to a missing topic times out (`MessageTimedOut`).
+//!   `ensure_topic` creates topics explicitly through the admin API (CreateTopics works,
+//!   including replication factor -1 and TopicAlreadyExists).
+//! - No CreatePartitions (`UnsupportedFeature`): a topic keeps the partition count it was
+//!   created with; `ensure_topic` never grows a topic (it warns when the counts differ).
+//! - ListOffsets by time answers offset 0 instead of -1 when no record is at or after the time.
+//!   `offset_for_time` reads the record found and answers the end offset when that record is
+//!   older than the time asked for.
+//! - Fetch is answered only when `fetch.wait.max.ms` is over, even when records are there
+//!   (Kafka answers as soon as `fetch.min.bytes` are available). The replay reader uses a 10 ms
+//!   wait; group consumers keep librdkafka's default (500 ms) unless `consumer_properties`
+//!   lowers it, so on tansu end-to-end latency is up to that wait.
+//! - Right after a DeleteTopics, a new group member got `UnknownTopicOrPartition` and no
+//!   assignment; one librdkafka crash (SIGSEGV) was seen once in a probe that deleted topics and
+//!   tried CreatePartitions, and did not repeat. eaibus never deletes topics.
+//! - Transactions (EndTxn) are missing; nothing here uses them. InitProducerId does answer in
+//!   0.6.0 (an idempotent producer works), but this file does not rely on it.
+//! - Working as in Kafka: Metadata, Produce with acks=all, headers and CreateTime timestamps,
+//!   gzip/snappy/lz4, consumer groups (range, roundrobin, cooperative-sticky; leaving on close),
+//!   OffsetCommit/OffsetFetch, watermarks (ListOffsets earliest/latest), ListOffsets by time when
+//!   a record matches.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -134,6 +156,7 @@ impl KafkaConfig {
                 ("enable.auto.commit", "false"),
                 ("enable.auto.offset.store", "false"),
                 ("enable.partition.eof", "false"),
+                ("fetch.wait.max.ms", "10"),
             ],
             &self.consumer_properties,
         );
@@ -301,7 +324,17 @@ impl EventLog for KafkaLog {
         let deadline = Instant::now() + self.timeout();
         loop {
             match self.partition_count(topic).await {
-                Ok(_) => return Ok(()),
+                Ok(existing) => {
+                    if existing != partitions {
+                        tracing::warn!(
+                            topic,
+                            existing,
+                            requested = partitions,
+                            "The topic already exists with another partition count; keeping it."
+                        );
+                    }
+                    return Ok(());
+                }
                 Err(e) if Instant::now() >= deadline => return Err(e),
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
@@ -585,21 +618,30 @@ struct KafkaConsumer {
 #[async_trait]
 impl Consumer for KafkaConsumer {
     async fn poll(&mut self, timeout: Duration) -> Result<Vec<Record>, LogError> {
-        let first = match tokio::time::timeout(timeout, self.consumer.recv()).await {
-            Err(_) => return Ok(Vec::new()),
-            Ok(Err(e)) => return Err(kafka_error(e)),
-            Ok(Ok(message)) => to_record(&message),
-        };
-        let mut records = vec![first];
-        // Take what is already fetched without waiting (`recv` is cancellation safe).
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut records = Vec::new();
+        // Wait for the first record; then take what is already fetched without waiting
+        // (`recv` is cancellation safe, so a timeout loses nothing).
         while records.len() < self.max_poll_records {
-            match tokio::time::timeout(Duration::ZERO, self.consumer.recv()).await {
-                Ok(Ok(message)) => records.push(to_record(&message)),
-                Ok(Err(e)) => {
-                    tracing::warn!(group = %self.group, error = %e, "A Kafka consumer reported an error; returning the records read so far.");
-                    break;
-                }
+            let wait = if records.is_empty() {
+                deadline.saturating_duration_since(tokio::time::Instant::now())
+            } else {
+                Duration::ZERO
+            };
+            match tokio::time::timeout(wait, self.consumer.recv()).await {
                 Err(_) => break,
+                Ok(Ok(message)) => records.push(to_record(&message)),
+                Ok(Err(KafkaError::MessageConsumptionFatal(code))) => {
+                    return Err(LogError::Refused(format!("Kafka consumer failed: {code}")));
+                }
+                // librdkafka recovers from the others by itself (as Java's poll does, they are
+                // reported, not thrown).
+                Ok(Err(e)) => {
+                    tracing::warn!(group = %self.group, error = %e, "The Kafka consumer reported an error; it keeps trying.");
+                    if !records.is_empty() {
+                        break;
+                    }
+                }
             }
         }
         Ok(records)

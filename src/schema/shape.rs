@@ -133,19 +133,26 @@ impl Shape {
 }
 
 impl ObjectShape {
-    pub fn normalize_map(&self, map: Map<String, Value>) -> Map<String, Value> {
-        let mut out = Map::with_capacity(map.len());
-        for (key, value) in map {
-            match self.find(&key) {
-                Some(p) => {
-                    out.insert(p.name.clone(), p.shape.normalize(value));
-                }
-                None => {
-                    out.insert(key, value);
-                }
-            }
+    /// Normalises the values in place; the map is rebuilt only when a key must be respelled,
+    /// which keeps the common case (keys already canonical) to one pass without rehashing.
+    pub fn normalize_map(&self, mut map: Map<String, Value>) -> Map<String, Value> {
+        let mut respell = false;
+        for (key, value) in map.iter_mut() {
+            let Some(p) = self.find(key) else {
+                continue;
+            };
+            respell |= p.name != *key;
+            *value = p.shape.normalize(std::mem::take(value));
         }
-        out
+        if !respell {
+            return map;
+        }
+        map.into_iter()
+            .map(|(key, value)| match self.find(&key) {
+                Some(p) => (p.name.clone(), value),
+                None => (key, value),
+            })
+            .collect()
     }
 }
 

@@ -23,6 +23,7 @@ pub const SOAP_PATH: &str = "/EAISERVICE.apw";
 pub fn router(bus: Bus) -> Router {
     // Batches carry many messages; a single message is bounded again by the codec.
     let body_limit = bus.config.server.max_message_bytes.saturating_mul(4);
+    let web = crate::web::router(bus.clone());
     Router::new()
         .route(REST_PATH, post(rest))
         .route(SOAP_PATH, post(soap_receive).get(wsdl))
@@ -30,6 +31,7 @@ pub fn router(bus: Bus) -> Router {
         .route("/readyz", get(ready))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(Arc::new(bus))
+        .merge(web)
 }
 
 type Shared = State<Arc<Bus>>;

@@ -99,6 +99,11 @@ pub(super) async fn run(
                 write => writes.push(write),
             }
         }
+        tracing::trace!(
+            requests = writes.len(),
+            records,
+            "The embedded log writes a batch."
+        );
         if !writes.is_empty() {
             write_batch(&mut connection, &mut state, writes, &appended).await;
         }
