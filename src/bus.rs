@@ -32,6 +32,23 @@ pub struct Bus {
     pub monitor: MonitorStore,
     pub depara: DePara,
     pub delivery: Option<Arc<dyn Delivery>>,
+    /// UUIDs this process is ingesting right now: a repeat that arrives meanwhile waits for the
+    /// first copy's answer instead of being appended twice.
+    pub in_flight: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+/// Holds a UUID in [`Bus::in_flight`] until dropped.
+pub struct InFlight {
+    set: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    uuid: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.set.lock() {
+            set.remove(&self.uuid);
+        }
+    }
 }
 
 impl Bus {
@@ -47,6 +64,15 @@ impl Bus {
 
     pub fn adapter_table(&self) -> Arc<AdapterTable> {
         self.adapters.load_full()
+    }
+
+    /// Claims a UUID for ingest in this process; `None` when another copy holds it.
+    pub fn claim(&self, uuid: &str) -> Option<InFlight> {
+        let mut set = self.in_flight.lock().ok()?;
+        set.insert(uuid.to_owned()).then(|| InFlight {
+            set: self.in_flight.clone(),
+            uuid: uuid.to_owned(),
+        })
     }
 }
 
@@ -133,7 +159,11 @@ impl Bus {
                 Arc::new(crate::log::kafka::KafkaLog::connect_with(kafka)?)
             }
         };
-        let monitor = MonitorStore::open(&config.store.url).await?;
+        let monitor = MonitorStore::open(&config.store.url)
+            .await?
+            .with_delivery_lease(std::time::Duration::from_millis(
+                config.delivery.lease_ms.max(1),
+            ));
         let depara = DePara::open(&config.store.depara_url).await?;
         if config.paths.depara.is_dir() {
             crate::adapter::depara::load_seeds(&depara, &config.paths.depara)
@@ -148,6 +178,7 @@ impl Bus {
             monitor,
             depara,
             delivery: None,
+            in_flight: Arc::default(),
         };
         bus.ensure_topics().await?;
         Ok(bus)
@@ -165,6 +196,13 @@ impl Bus {
         names.sort();
         names.dedup();
         names.push(self.config.dlq_topic());
+        // Kafka routes deliver to topics of their own, which must exist before the first send.
+        let table = self.adapter_table();
+        for route in table.routes().iter() {
+            if let Some(topic) = route.topic() {
+                names.push(topic.to_owned());
+            }
+        }
         for topic in names {
             self.log.ensure_topic(&topic, partitions).await?;
         }
@@ -174,7 +212,22 @@ impl Bus {
     /// Loads the adapter table again; an invalid one is refused and the running one stays.
     pub fn reload_adapters(&self) -> Result<(), StartError> {
         let (_, table) = load_tables(&self.config)?;
+        let new_topics: Vec<String> = table
+            .routes()
+            .iter()
+            .filter_map(|r| r.topic().map(str::to_owned))
+            .collect();
         self.adapters.store(Arc::new(table));
+        // Topics of routes added by the reload are created in the background.
+        let log = self.log.clone();
+        let partitions = self.config.log.partitions;
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                for topic in new_topics {
+                    let _ = log.ensure_topic(&topic, partitions).await;
+                }
+            });
+        }
         Ok(())
     }
 }

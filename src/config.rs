@@ -69,8 +69,9 @@ pub struct Delivery {
     pub backoff_max_ms: u64,
     /// Timeout of one call to an EAI endpoint.
     pub timeout_ms: u64,
-    /// How long an async delivery waits for its Response before it counts as Não entregue.
-    pub response_timeout_ms: u64,
+    /// How long a started attempt belongs to its worker: an async delivery waits this long for
+    /// its Response, and an attempt of a worker that died is taken up again after it.
+    pub lease_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -141,7 +142,7 @@ impl Default for Delivery {
             backoff_initial_ms: 1_000,
             backoff_max_ms: 60_000,
             timeout_ms: 30_000,
-            response_timeout_ms: 15 * 60_000,
+            lease_ms: 5 * 60_000,
         }
     }
 }

@@ -73,6 +73,8 @@ max_attempts = 4
 backoff_initial_ms = 50
 backoff_max_ms = 500
 timeout_ms = 5000
+# A killed worker's attempt is taken up again after the lease.
+lease_ms = 3000
 
 [paths]
 adapters = "{d}/adapters"

@@ -26,6 +26,16 @@ if ! postgres_up; then
   unset EAIBUS_TEST_POSTGRES
 fi
 
+# The web monitor's browser test (tests/web_browser.rs) drives headless Chromium through its driver.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    echo "installing chromium and chromium-driver for the browser test" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "note: chromium/chromedriver are missing; the browser test will be skipped (fails under CI=true)" >&2
+  fi
+fi
+
 if [ -z "${EAIBUS_TEST_KAFKA:-}" ]; then
   if deploy/local/broker.sh status >/dev/null 2>&1; then
     # Started by hand before this run: use it and leave it running.

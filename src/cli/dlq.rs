@@ -13,6 +13,7 @@ use eaibus::ops::parse_since;
 
 #[derive(Args)]
 pub struct DlqArgs {
+    /// The configuration of the bus whose DLQ this is.
     #[arg(
         long,
         global = true,

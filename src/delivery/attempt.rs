@@ -40,17 +40,60 @@ impl Deliverer {
         let uuid = message.uuid();
         let attempt = match self.bus.monitor.start_delivery(uuid, &route.name).await {
             Ok(DeliveryStart::Started { attempt }) => attempt,
-            Ok(DeliveryStart::NotStarted { .. }) => return Verdict::Accepted,
+            Ok(DeliveryStart::NotStarted { .. }) => {
+                return self.earlier_verdict(uuid, &route.name).await;
+            }
             Err(e) => return Verdict::Failed(format!("the monitor store is unavailable: {e}")),
         };
         let (outcome, verdict) = match route.kind {
-            RouteKind::Kafka => self.to_topic(message, key, adapter, route).await,
+            RouteKind::Kafka => self.to_topic(message, key, adapter, route, attempt).await,
             RouteKind::EaiRest | RouteKind::EaiSoap => {
                 self.to_endpoint(message, adapter, route, attempt).await
             }
         };
-        self.record(message, route, attempt, outcome).await;
+        match outcome {
+            Some(outcome) => self.record(message, route, attempt, outcome).await,
+            None => {
+                // Received (202 / Receipt): the attempt stays Executando, holding back the key's
+                // later messages, until its Response arrives or the lease runs out and it is sent
+                // again (Não entregue).
+                let _ = self
+                    .bus
+                    .monitor
+                    .add_timeline(
+                        uuid,
+                        Some(&route.name),
+                        crate::monitor::Stage::Delivering,
+                        crate::monitor::Situation::Executando,
+                        "Received by the target; waiting for its Response.",
+                    )
+                    .await;
+            }
+        }
         verdict
+    }
+
+    /// What an earlier attempt of this delivery came to (a sync caller repeating a UUID).
+    async fn earlier_verdict(&self, uuid: &str, route: &str) -> Verdict {
+        let Ok(Some(delivery)) = self.bus.monitor.delivery(uuid, route).await else {
+            return Verdict::Accepted;
+        };
+        let answered = delivery
+            .response
+            .as_deref()
+            .and_then(|r| self.bus.codec().decode_json(r.as_bytes()).ok())
+            .filter(|m| m.header.message_type() == MessageType::Response);
+        match (delivery.situation, answered) {
+            (crate::monitor::Situation::Finalizada, Some(response)) => {
+                Verdict::Answered(Box::new(response))
+            }
+            (crate::monitor::Situation::Finalizada, None) => Verdict::Accepted,
+            (situation, _) => Verdict::Failed(format!(
+                "the delivery is {}: {}",
+                situation.label(),
+                delivery.last_error.unwrap_or_default()
+            )),
+        }
     }
 
     async fn to_topic(
@@ -59,7 +102,8 @@ impl Deliverer {
         key: &str,
         adapter: &Adapter,
         route: &Route,
-    ) -> (DeliveryOutcome, Verdict) {
+        attempt: i64,
+    ) -> (Option<DeliveryOutcome>, Verdict) {
         let codec = self.bus.codec();
         let (payload, format) = match adapter.format {
             Format::Xml => (codec.to_xml(message), "xml"),
@@ -78,15 +122,22 @@ impl Deliverer {
                     .map(|p| format!("{}/{}/{}", p.topic, p.partition, p.offset))
                     .unwrap_or_default();
                 (
-                    DeliveryOutcome::Delivered {
+                    Some(DeliveryOutcome::Delivered {
                         response: format!("appended at {at}"),
-                    },
+                    }),
                     Verdict::Accepted,
                 )
             }
             Err(e) => {
                 let error = format!("the topic {} refused the message: {e}", route.target);
-                (self.retry_or_park(error.clone(), 0), Verdict::Failed(error))
+                let outcome = if e.is_retryable() {
+                    self.retry_or_park(error.clone(), attempt)
+                } else {
+                    DeliveryOutcome::DeadLettered {
+                        error: error.clone(),
+                    }
+                };
+                (Some(outcome), Verdict::Failed(error))
             }
         }
     }
@@ -97,13 +148,13 @@ impl Deliverer {
         adapter: &Adapter,
         route: &Route,
         attempt: i64,
-    ) -> (DeliveryOutcome, Verdict) {
+    ) -> (Option<DeliveryOutcome>, Verdict) {
         let credentials = match route.credentials() {
             Ok(c) => c,
             Err(e) => {
                 let error = e.to_string();
                 return (
-                    self.retry_or_park(error.clone(), attempt),
+                    Some(self.retry_or_park(error.clone(), attempt)),
                     Verdict::Failed(error),
                 );
             }
@@ -145,12 +196,11 @@ impl Deliverer {
                 } else {
                     permanent(&e)
                 };
-                return (outcome, Verdict::Failed(error));
+                return (Some(outcome), Verdict::Failed(error));
             }
         };
         if reply.is_accepted() || reply.body.trim().is_empty() {
-            let response = format!("HTTP {}: received; the Response comes later", reply.status);
-            return (DeliveryOutcome::Delivered { response }, Verdict::Accepted);
+            return (None, Verdict::Accepted);
         }
         let answer = match codec.decode(reply.body.as_bytes()) {
             Ok((m, _)) => m,
@@ -160,20 +210,15 @@ impl Deliverer {
                     route.name
                 );
                 return (
-                    DeliveryOutcome::DeadLettered {
+                    Some(DeliveryOutcome::DeadLettered {
                         error: error.clone(),
-                    },
+                    }),
                     Verdict::Failed(error),
                 );
             }
         };
         match answer.header.message_type() {
-            MessageType::Receipt => (
-                DeliveryOutcome::Delivered {
-                    response: "Receipt: received; the Response comes later".into(),
-                },
-                Verdict::Accepted,
-            ),
+            MessageType::Receipt => (None, Verdict::Accepted),
             _ => {
                 let outcome = self
                     .judge_response(message, adapter, route, &answer, attempt)
@@ -182,7 +227,7 @@ impl Deliverer {
                     DeliveryOutcome::Delivered { .. } => Verdict::Answered(Box::new(answer)),
                     other => Verdict::Failed(other.error().unwrap_or_default().to_owned()),
                 };
-                (outcome, verdict)
+                (Some(outcome), verdict)
             }
         }
     }
@@ -300,15 +345,16 @@ impl Deliverer {
         outcome: DeliveryOutcome,
     ) {
         if let DeliveryOutcome::DeadLettered { error } = &outcome {
+            let stored = self.bus.monitor.get(message.uuid()).await.ok().flatten();
             let letter = DeadLetter {
                 uuid: message.uuid().to_owned(),
                 transaction: message.transaction().to_owned(),
-                key: None,
+                key: stored.as_ref().and_then(|r| r.business_key.clone()),
                 reason: error.clone(),
                 stage: "deliver".into(),
                 origin: format!("route:{}", route.name),
                 attempts: u32::try_from(attempt).unwrap_or(0),
-                first_seen_ms: now_ms(),
+                first_seen_ms: stored.as_ref().map_or_else(now_ms, |r| r.received_at),
                 replays: 0,
                 payload: message.to_json().to_string().into_bytes(),
             };

@@ -90,6 +90,10 @@ async fn plan_record(deliverer: &Deliverer, route: &str, payload: &[u8]) -> bool
         .into_iter()
         .filter(|a| a.route == route)
     {
+        if super::is_sync(adapter, &message) {
+            // Ingest delivers sync messages while the sender waits, and plans their retries.
+            continue;
+        }
         match adapter.should_send(&message) {
             Ok(true) => {
                 if bus

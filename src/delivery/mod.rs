@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::Notify;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::adapter::Route;
 use crate::bus::{Bus, Delivery};
@@ -24,6 +24,13 @@ use crate::message::{Message, MessageType, ResponseView};
 use crate::transport::client::EaiClient;
 
 pub use attempt::Verdict;
+
+/// Whether a message is delivered while its sender waits (sync adapter or header), in which
+/// case ingest delivers it itself and route consumers leave it alone.
+pub fn is_sync(adapter: &crate::adapter::Adapter, message: &Message) -> bool {
+    adapter.method == crate::adapter::Method::Sync
+        || message.header.delivery_type() == Some(crate::message::DeliveryType::Sync)
+}
 
 /// The consumer group of a route's workers.
 pub fn group_of(route: &str) -> String {
@@ -116,7 +123,8 @@ impl Deliverer {
             let Some(route) = table.route_of(adapter).cloned() else {
                 continue;
             };
-            self.plan(message.uuid(), &route.name).await;
+            // Claimed directly (not planned first), so no route executor can take it meanwhile;
+            // a failed attempt leaves a planned retry that the executor does take.
             let verdict = self.attempt(message, key, adapter, &route).await;
             if first.is_none() {
                 first = Some(verdict);
@@ -132,13 +140,6 @@ impl Deliverer {
             .message),
             Some(Verdict::Failed(e)) => Err(e),
         }
-    }
-
-    pub(crate) async fn plan(&self, uuid: &str, route: &str) {
-        if let Err(e) = self.bus.monitor.plan_delivery(uuid, route, now_ms()).await {
-            warn!(uuid, route, error = %e, "A delivery could not be planned.");
-        }
-        self.wake.notify_waiters();
     }
 
     /// A Response that arrived at our endpoints for a message delivered asynchronously.
@@ -178,7 +179,8 @@ impl Deliverer {
             else {
                 continue;
             };
-            let attempt = delivery.attempts.max(1);
+            // The attempt that was sent and is waiting for this Response (not yet counted).
+            let attempt = delivery.attempts + 1;
             let outcome = self
                 .judge_response(&original, &adapter, &route, response, attempt)
                 .await;

@@ -38,6 +38,30 @@ pub struct Inbound<'a> {
     pub credentials: Option<(String, String)>,
 }
 
+/// How long a repeat waits for the first copy's answer before it is told to send again later.
+const IN_PROGRESS_WAIT_MS: u64 = 10_000;
+
+/// A repeat of a UUID this process is still ingesting: the first copy's answer, once stored.
+async fn wait_for_first_copy(bus: &Bus, header: &Header, uuid: &str) -> Answer {
+    for _ in 0..(IN_PROGRESS_WAIT_MS / 20) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        if let Ok(Some(first)) = bus.monitor.get(uuid).await
+            && let Some(answer) = first.answer.as_deref().and_then(Answer::from_stored)
+        {
+            return answer;
+        }
+        if bus.in_flight.lock().is_ok_and(|set| !set.contains(uuid)) {
+            break;
+        }
+    }
+    let problems = [Problem::new(
+        "IN_PROGRESS",
+        "a message with this UUID is being processed; send it again later",
+        "/Header/UUID",
+    )];
+    answer::refusal(header, &bus.config.identity, 409, &problems)
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -88,6 +112,11 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
         let answer = answer::refusal(&message.header, identity, 400, &problems);
         return refuse_recorded(bus, &inbound, record, Stage::Refused, answer).await;
     }
+    // Held until this function returns: a repeat arriving meanwhile waits for our answer.
+    let _claim = match bus.claim(&record.uuid) {
+        Some(claim) => claim,
+        None => return wait_for_first_copy(bus, &message.header, &record.uuid).await,
+    };
     match bus.monitor.record_received(&record).await {
         Ok(Received::New) => {}
         Ok(Received::Duplicate(existing)) => {
@@ -95,8 +124,9 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
                 info!(uuid = %record.uuid, "A repeated message gets the answer of its first arrival.");
                 return answer;
             }
-            // Known but never answered (eaibus stopped half-way): process it again; appending
-            // twice is harmless, the log is at-least-once and consumers dedupe by UUID.
+            // Known but never answered, and no copy is in progress here (eaibus stopped
+            // half-way, or the answer was not final): process it again. Appending twice is
+            // harmless: the log is at-least-once and consumers dedupe by UUID.
         }
         Err(e) => {
             warn!(uuid = %record.uuid, error = %e, "The monitor store is unavailable.");
@@ -194,7 +224,18 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
             .apply_mappings(&adapter, &mut message, &bus.depara)
             .await
         {
-            Ok(_) => {}
+            Ok(mapped) => {
+                // Deliveries send the stored canonical form, so it must carry mapped values.
+                if mapped
+                    .iter()
+                    .any(|m| m.mapped.as_ref().is_some_and(|v| *v != m.value))
+                {
+                    let _ = bus
+                        .monitor
+                        .set_canonical_json(&record.uuid, &message.to_json().to_string())
+                        .await;
+                }
+            }
             Err(e) if e.is_retryable() => {
                 // Something it depends on is not integrated yet: the sender sends it again later
                 // (same UUID), so this answer is not kept and nothing goes to the DLQ.
@@ -310,8 +351,10 @@ async fn accept(
         )
         .await;
 
-    let sync = adapter.is_some_and(|a| a.method == crate::adapter::Method::Sync)
-        || message.header.delivery_type() == Some(crate::message::DeliveryType::Sync);
+    let sync = match adapter {
+        Some(a) => crate::delivery::is_sync(a, message),
+        None => message.header.delivery_type() == Some(crate::message::DeliveryType::Sync),
+    };
     let answer = if sync && message.header.message_type() == MessageType::BusinessMessage {
         match (&bus.delivery, waiting) {
             (Some(delivery), true) => match delivery.deliver_now(message, key).await {
@@ -330,10 +373,13 @@ async fn accept(
     } else {
         answer::receipt(&message.header, identity)
     };
-    let _ = bus
-        .monitor
-        .set_answer(&record.uuid, &answer.to_stored())
-        .await;
+    // A failed sync delivery may succeed when the sender tries again: keep only final answers.
+    if answer.status < 500 {
+        let _ = bus
+            .monitor
+            .set_answer(&record.uuid, &answer.to_stored())
+            .await;
+    }
     answer
 }
 
@@ -420,6 +466,56 @@ fn whois_answer(bus: &Bus, header: &Header) -> Answer {
             ..Outcome::default()
         },
     )
+}
+
+/// Refuses a message for a reason outside it (its batch was refused): recorded under its own UUID
+/// when it can be read, so it is found by that UUID, and sent to the DLQ.
+pub async fn refuse_with_reason(
+    bus: &Bus,
+    inbound: &Inbound<'_>,
+    reason: &str,
+    status: u16,
+) -> Answer {
+    let identity = &bus.config.identity;
+    let Ok((message, format)) = bus.codec().decode(inbound.bytes) else {
+        let error = DecodeError::NotStandardMessage {
+            pointer: String::new(),
+            reason: reason.to_owned(),
+        };
+        return refuse_undecodable(bus, inbound, &error).await;
+    };
+    let problems = [Problem::new("REFUSED", reason, "")];
+    let answer = answer::refusal(&message.header, identity, status, &problems);
+    let record = NewMessage {
+        uuid: message.uuid().to_owned(),
+        transaction: message.transaction().to_owned(),
+        version: message.header.version().unwrap_or_default().to_owned(),
+        direction: monitor::Direction::Inbound,
+        source_application: message
+            .header
+            .get(Field::SourceApplication)
+            .unwrap_or_default()
+            .to_owned(),
+        format: match format {
+            Format::Json => monitor::Format::Json,
+            Format::Xml => monitor::Format::Xml,
+        },
+        origin: inbound.origin.clone(),
+        business_key: None,
+        received_at: None,
+        raw_payload: inbound.bytes.to_vec(),
+        canonical_json: Some(message.to_json().to_string()),
+    };
+    if record.uuid.trim().is_empty() {
+        return refuse_recorded(bus, inbound, record, Stage::Refused, answer).await;
+    }
+    match bus.monitor.record_received(&record).await {
+        Ok(Received::New) => {
+            refuse_known(bus, inbound, &record, Stage::Refused, "batch", answer).await
+        }
+        // Already known under this UUID: record this copy as refused, apart from it.
+        _ => refuse_recorded(bus, inbound, record, Stage::Refused, answer).await,
+    }
 }
 
 /// Refuses what could not be decoded: no UUID to remember, but the bytes are kept in the monitor
@@ -510,10 +606,14 @@ async fn refuse_known(
             &answer.reason,
         )
         .await;
-    let _ = bus
-        .monitor
-        .set_answer(&record.uuid, &answer.to_stored())
-        .await;
+    // A refusal for the message's own content is final; one for its batch is not (the sender
+    // fixes the batch and sends the good items again).
+    if stage_name != "batch" {
+        let _ = bus
+            .monitor
+            .set_answer(&record.uuid, &answer.to_stored())
+            .await;
+    }
     dead_letter(bus, inbound, record, stage_name, &answer.reason).await;
     info!(uuid = %record.uuid, reason = %answer.reason, "A message was refused.");
     answer

@@ -306,6 +306,23 @@ pub(crate) async fn set_situation(
     Ok(())
 }
 
+pub(crate) async fn set_canonical_json(
+    pool: &Pool<Db>,
+    uuid: &str,
+    json: &str,
+) -> Result<(), MonitorError> {
+    let updated = sqlx::query("UPDATE monitor_messages SET canonical_json = $2 WHERE uuid = $1")
+        .bind(text(uuid))
+        .bind(text(json))
+        .execute(pool)
+        .await?
+        .rows_affected();
+    if updated == 0 {
+        return Err(unknown(uuid));
+    }
+    Ok(())
+}
+
 pub(crate) async fn set_answer(
     pool: &Pool<Db>,
     uuid: &str,

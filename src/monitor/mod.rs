@@ -181,6 +181,12 @@ impl MonitorStore {
     }
 
     /// Keeps the answer sent to the sender, to answer a duplicate UUID the same way.
+    /// Replaces the canonical form, e.g. after De/Para mapped values at ingest: deliveries send
+    /// what is stored here.
+    pub async fn set_canonical_json(&self, uuid: &str, json: &str) -> Result<(), MonitorError> {
+        on_backend!(self, set_canonical_json(uuid, json))
+    }
+
     pub async fn set_answer(&self, uuid: &str, answer: &str) -> Result<(), MonitorError> {
         on_backend!(self, set_answer(uuid, answer))
     }

@@ -116,9 +116,10 @@ impl Order {
         if self.knows(&event.event_id) {
             return Ok(Vec::new());
         }
-        let mut facts: Vec<&OrderEvent> = self.facts.iter().collect();
+        let mut facts: Vec<&OrderEvent> = Vec::with_capacity(self.facts.len() + 1);
+        facts.extend(self.facts.iter());
         facts.push(&event);
-        let derived = Derived::from_facts(&self.id, facts);
+        let (derived, refused) = Derived::fold(&self.id, facts, false, Some(&event.event_id));
         let mut changes = Vec::new();
         for (flow, part) in &derived.parts {
             let before = self.current.get(flow);
@@ -132,14 +133,8 @@ impl Order {
                 });
             }
         }
-        for entry in derived
-            .history
-            .iter()
-            .filter(|h| h.event_id == event.event_id && h.effect == Effect::Refused)
-        {
-            if let (Some(flow), Some(part)) =
-                (entry.flow, entry.flow.and_then(|f| derived.parts.get(&f)))
-            {
+        for flow in refused {
+            if let Some(part) = derived.parts.get(&flow) {
                 changes.push(OrderChange::CancellationRefused {
                     flow,
                     status: part.status.clone(),
@@ -170,13 +165,25 @@ impl Order {
         }
     }
 
-    /// Handles and applies; returns the changes.
-    pub fn record(&mut self, event: OrderEvent) -> Result<Vec<OrderChange>, OrderError> {
+    /// Handles and applies. Returns whether the fact was new, and the changes other than the
+    /// recorded fact itself (status changes, refused cancellations).
+    pub fn record(&mut self, event: OrderEvent) -> Result<(bool, Vec<OrderChange>), OrderError> {
         let changes = self.handle(OrderCommand::Record(event))?;
-        for change in &changes {
-            self.apply(change.clone());
+        let mut recorded = false;
+        let mut others = Vec::with_capacity(changes.len());
+        for change in changes {
+            match change {
+                OrderChange::FactRecorded(_) => {
+                    recorded = true;
+                    self.apply(change);
+                }
+                other => {
+                    self.apply(other.clone());
+                    others.push(other);
+                }
+            }
         }
-        Ok(changes)
+        Ok((recorded, others))
     }
 
     /// Everything derived from the facts.
@@ -353,14 +360,33 @@ impl PartFold {
 struct Observation<'a> {
     flow: Flow,
     status: Status,
-    text: String,
+    text: &'a str,
     fact: &'a OrderEvent,
     note: &'static str,
 }
 
+/// What one observation did to its part.
+struct Seen {
+    effect: Effect,
+    previous: Option<Status>,
+    note: Option<String>,
+}
+
 impl Derived {
     /// Folds facts (any order, duplicates allowed) into the order's derived state.
-    pub fn from_facts(order_id: &str, mut facts: Vec<&OrderEvent>) -> Derived {
+    pub fn from_facts(order_id: &str, facts: Vec<&OrderEvent>) -> Derived {
+        Derived::fold(order_id, facts, true, None).0
+    }
+
+    /// The fold; without `detail` only the parts and their statuses (no history, invoices or
+    /// ids), plus the flows where the fact `target` is a refused cancellation.
+    fn fold(
+        order_id: &str,
+        mut facts: Vec<&OrderEvent>,
+        detail: bool,
+        target: Option<&str>,
+    ) -> (Derived, Vec<Flow>) {
+        let mut refused_flows = Vec::new();
         facts.sort_by(|a, b| fact_order(a, b));
         facts.dedup_by(|a, b| a.event_id == b.event_id);
 
@@ -388,6 +414,23 @@ impl Derived {
         let mut refused: Option<Cancellation> = None;
         let mut requested: Option<Cancellation> = None;
         for fact in &facts {
+            if !detail {
+                match &fact.kind {
+                    Some(Kind::SaleReceived(sale)) => {
+                        if sale.items.is_empty() {
+                            flows.insert(Flow::Retira);
+                        }
+                        for item in &sale.items {
+                            flows.insert(Flow::of_delivery_type(item.delivery_type()));
+                        }
+                    }
+                    Some(Kind::StatusReported(report)) => {
+                        flows.insert(Flow::of_source(report.source()));
+                    }
+                    _ => {}
+                }
+                continue;
+            }
             match &fact.kind {
                 Some(Kind::SaleReceived(sale)) => {
                     if sale.items.is_empty() {
@@ -468,7 +511,7 @@ impl Derived {
                     .iter()
                     .map(|flow| Observation {
                         flow: *flow,
-                        text: status.text().to_owned(),
+                        text: status.known_text(),
                         status: status.clone(),
                         fact,
                         note,
@@ -483,7 +526,7 @@ impl Derived {
                         observations.push(Observation {
                             flow: Flow::Retira,
                             status: Status::Entregue,
-                            text: Status::Entregue.text().to_owned(),
+                            text: Status::Entregue.known_text(),
                             fact,
                             note: "retirada pelo cliente na venda",
                         });
@@ -491,17 +534,19 @@ impl Derived {
                 }
                 Some(Kind::StatusReported(report)) => {
                     let flow = Flow::of_source(report.source());
-                    let ids = order_ids.entry(flow).or_default();
-                    if !report.order_internal_id.is_empty() {
-                        ids.0.insert(report.order_internal_id.clone());
-                    }
-                    if !report.order_number.is_empty() {
-                        ids.1.insert(report.order_number.clone());
+                    if detail {
+                        let ids = order_ids.entry(flow).or_default();
+                        if !report.order_internal_id.is_empty() {
+                            ids.0.insert(report.order_internal_id.clone());
+                        }
+                        if !report.order_number.is_empty() {
+                            ids.1.insert(report.order_number.clone());
+                        }
                     }
                     observations.push(Observation {
                         flow,
                         status: Status::normalise(&report.status_text),
-                        text: report.status_text.clone(),
+                        text: &report.status_text,
                         fact,
                         note: "",
                     });
@@ -509,12 +554,12 @@ impl Derived {
                 Some(Kind::CancellationConfirmed(_)) => {
                     observations = every(Status::Cancelado, "cancelamento confirmado")
                 }
-                Some(Kind::CancellationRequested(c)) => {
+                Some(Kind::CancellationRequested(c)) if detail => {
                     derived
                         .history
                         .push(note(fact, "Cancelamento solicitado", &c.cancellation_id));
                 }
-                Some(Kind::CancellationRefused(c)) => {
+                Some(Kind::CancellationRefused(c)) if detail => {
                     derived.history.push(note(
                         fact,
                         "Cancelamento recusado pelo Protheus",
@@ -527,8 +572,23 @@ impl Derived {
                 let Some(fold) = folds.get_mut(&observation.flow) else {
                     continue;
                 };
-                let entry = observe(fold, &observation);
-                derived.history.push(entry);
+                let seen = observe(fold, &observation);
+                if seen.effect == Effect::Refused && target == Some(fact.event_id.as_str()) {
+                    refused_flows.push(observation.flow);
+                }
+                if detail {
+                    derived.history.push(HistoryEntry {
+                        at: fact.at(),
+                        flow: Some(observation.flow),
+                        status: Some(observation.status),
+                        text: observation.text.to_owned(),
+                        previous: seen.previous,
+                        effect: seen.effect,
+                        event_id: fact.event_id.clone(),
+                        source_uuid: fact.source_uuid.clone(),
+                        note: seen.note.unwrap_or_else(|| observation.note.to_owned()),
+                    });
+                }
             }
         }
         for (flow, fold) in folds {
@@ -553,7 +613,7 @@ impl Derived {
             .find(|p| !p.flow.is_final(&p.status))
             .or_else(|| Flow::ALL.iter().find_map(|f| derived.parts.get(f)))
             .map(|p| p.status.clone());
-        derived
+        (derived, refused_flows)
     }
 
     /// Every id the order is known by: the OMNI id, Protheus sale ids, order ids, report refs.
@@ -569,42 +629,27 @@ impl Derived {
     }
 }
 
-fn observe(fold: &mut PartFold, observation: &Observation<'_>) -> HistoryEntry {
-    let fact = observation.fact;
+fn observe(fold: &mut PartFold, observation: &Observation<'_>) -> Seen {
+    let at = observation.fact.at();
     let before = fold.effective().map(|(s, _)| s);
     let flow = observation.flow;
-    let mut entry = HistoryEntry {
-        at: fact.at(),
-        flow: Some(flow),
-        status: Some(observation.status.clone()),
-        text: observation.text.clone(),
-        previous: None,
-        effect: Effect::Late,
-        event_id: fact.event_id.clone(),
-        source_uuid: fact.source_uuid.clone(),
-        note: observation.note.to_owned(),
-    };
     match &observation.status {
         Status::Unknown(text) => {
             if fold
                 .unknown
                 .as_ref()
-                .is_none_or(|(at, t)| (fact.at(), text) > (*at, t))
+                .is_none_or(|(t, x)| (at, text) > (*t, x))
             {
-                fold.unknown = Some((fact.at(), text.clone()));
+                fold.unknown = Some((at, text.clone()));
             }
         }
         status => {
             let Some(rank) = flow.rank(status) else {
-                entry.effect = Effect::OutOfFlow;
-                entry.note = format!("{status} não faz parte do fluxo {flow}");
-                return entry;
-            };
-            let candidate = Best {
-                rank,
-                at: fact.at(),
-                ordinal: status.ordinal(),
-                status: status.clone(),
+                return Seen {
+                    effect: Effect::OutOfFlow,
+                    previous: None,
+                    note: Some(format!("{status} não faz parte do fluxo {flow}")),
+                };
             };
             if *status == Status::Cancelado
                 && fold
@@ -612,25 +657,41 @@ fn observe(fold: &mut PartFold, observation: &Observation<'_>) -> HistoryEntry {
                     .as_ref()
                     .is_some_and(|b| flow.is_invoiced(&b.status))
             {
-                entry.effect = Effect::Refused;
-                entry.note = "cancelamento recusado: pedido já faturado".into();
-                return entry;
+                return Seen {
+                    effect: Effect::Refused,
+                    previous: None,
+                    note: Some("cancelamento recusado: pedido já faturado".into()),
+                };
             }
+            let candidate = Best {
+                rank,
+                at,
+                ordinal: status.ordinal(),
+                status: status.clone(),
+            };
             if fold.best.as_ref().is_none_or(|b| candidate.key() > b.key()) {
                 fold.best = Some(candidate);
             }
         }
     }
     let after = fold.effective().map(|(s, _)| s);
-    entry.effect = if after != before {
-        entry.previous = before;
-        Effect::Applied
-    } else if after.as_ref() == Some(&observation.status) {
-        Effect::Repeated
+    if after != before {
+        Seen {
+            effect: Effect::Applied,
+            previous: before,
+            note: None,
+        }
     } else {
-        Effect::Late
-    };
-    entry
+        Seen {
+            effect: if after.as_ref() == Some(&observation.status) {
+                Effect::Repeated
+            } else {
+                Effect::Late
+            },
+            previous: None,
+            note: None,
+        }
+    }
 }
 
 fn note(fact: &OrderEvent, text: &str, detail: &str) -> HistoryEntry {

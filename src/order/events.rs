@@ -408,7 +408,6 @@ pub fn record(topic: &str, event: &OrderEvent) -> NewRecord {
     NewRecord::new(topic, Some(&event.order_key), event.to_bytes())
         .header(SCHEMA_HEADER, SCHEMA_NAME)
         .header("event", event.kind_name())
-        .header("event-id", &event.event_id)
 }
 
 /// Derives the events of an accepted message and publishes them: what ingest calls after the

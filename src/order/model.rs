@@ -76,6 +76,8 @@ pub struct Model {
     removed_pending: BTreeSet<String>,
     /// Events skipped (no kind this version understands).
     pub skipped: u64,
+    /// Everything is in memory: what is not held does not exist (rebuild).
+    complete: bool,
 }
 
 /// What a batch changed, for the store to write.
@@ -89,8 +91,18 @@ pub struct Changes {
 }
 
 impl Model {
+    /// A working set that loads what it misses (live projection).
     pub fn new() -> Model {
         Model::default()
+    }
+
+    /// A working set that holds everything (rebuild): nothing is loaded, and misses are not
+    /// remembered.
+    pub fn in_memory() -> Model {
+        Model {
+            complete: true,
+            ..Model::default()
+        }
     }
 
     /// Projects one event; returns the status changes it caused (possibly on several orders,
@@ -147,14 +159,16 @@ impl Model {
     ) -> Result<(), StoreError> {
         let learned = aliases_of(&event, order_id);
         let created = self.order(loader, order_id).await?.is_none();
-        let order = self
-            .orders
-            .entry(order_id.to_owned())
-            .or_insert(None)
-            .get_or_insert_with(|| Order::new(order_id));
+        if created {
+            self.orders
+                .insert(order_id.to_owned(), Some(Order::new(order_id)));
+        }
+        let Some(Some(order)) = self.orders.get_mut(order_id) else {
+            return Ok(());
+        };
         match order.record(event) {
-            Ok(changes) => {
-                if !changes.is_empty() {
+            Ok((recorded, changes)) => {
+                if recorded && !self.complete {
                     self.dirty_orders.insert(order_id.to_owned());
                 }
                 for change in changes {
@@ -193,7 +207,7 @@ impl Model {
         loader: &mut dyn Loader,
         id: &str,
     ) -> Result<Option<&Order>, StoreError> {
-        if !self.orders.contains_key(id) {
+        if !self.complete && !self.orders.contains_key(id) {
             let loaded = loader.order(id).await?;
             self.orders.insert(id.to_owned(), loaded);
         }
@@ -205,7 +219,7 @@ impl Model {
         loader: &mut dyn Loader,
         alias: &str,
     ) -> Result<Option<String>, StoreError> {
-        if !self.aliases.contains_key(alias) {
+        if !self.complete && !self.aliases.contains_key(alias) {
             let loaded = loader.alias(alias).await?;
             self.aliases.insert(alias.to_owned(), loaded);
         }
@@ -289,7 +303,7 @@ impl Model {
         loader: &mut dyn Loader,
         reference: &str,
     ) -> Result<(), StoreError> {
-        if self.pending_loaded.insert(reference.to_owned()) {
+        if !self.complete && self.pending_loaded.insert(reference.to_owned()) {
             for event in loader.pending(reference).await? {
                 if !self.removed_pending.contains(&event.event_id) {
                     self.hold(event);

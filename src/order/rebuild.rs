@@ -185,7 +185,7 @@ pub async fn rebuild_into(
     }
     let total: i64 = ends.values().sum();
     let reading = bar(progress, u64::try_from(total).unwrap_or(0), "events");
-    let mut model = Model::new();
+    let mut model = Model::in_memory();
     let mut events = 0u64;
     let mut unreadable = 0u64;
     for ((topic, partition), end) in &ends {
@@ -224,7 +224,6 @@ pub async fn rebuild_into(
         .map(|o| OrderRows::of(&o.derive()))
         .collect();
     let history = rows.iter().map(|r| r.history.len()).sum();
-    let digest = Dump::of_contents(&contents, &rows).digest();
     let (live_digest, live_checkpoints) = if options.compare_live {
         (Some(store.digest().await?), store.checkpoints().await?)
     } else {
@@ -238,14 +237,16 @@ pub async fn rebuild_into(
             .replace_all(&contents, &rows, &ends, &on_progress)
             .await?;
         written.finish_and_clear();
-        if options.verify {
-            let stored = store.digest().await?;
-            if stored != digest {
-                return Err(RebuildError::Verify {
-                    rebuilt: digest,
-                    stored,
-                });
-            }
+    }
+    let write = writing.elapsed();
+    let digest = Dump::of_contents(&contents, rows).digest();
+    if options.swap && options.verify {
+        let stored = store.digest().await?;
+        if stored != digest {
+            return Err(RebuildError::Verify {
+                rebuilt: digest,
+                stored,
+            });
         }
     }
     let report = RebuildReport {
@@ -266,7 +267,7 @@ pub async fn rebuild_into(
         checkpoints: ends,
         swapped: options.swap,
         read_and_fold,
-        write: writing.elapsed(),
+        write,
         total: started.elapsed(),
     };
     tracing::info!(events = report.events, orders = report.orders, digest = %report.digest, "The order read model was rebuilt.");

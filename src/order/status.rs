@@ -111,6 +111,15 @@ impl Status {
     /// The canonical pt-BR text, as Protheus writes it.
     pub fn text(&self) -> &str {
         match self {
+            Status::Unknown(text) => text,
+            known => known.known_text(),
+        }
+    }
+
+    /// The canonical text of a known status; empty for `Unknown`.
+    pub fn known_text(&self) -> &'static str {
+        match self {
+            Status::Unknown(_) => "",
             Status::Recebido => "Recebido",
             Status::Integrado => "Integrado",
             Status::PedidoLiberado => "Pedido liberado",
@@ -122,7 +131,6 @@ impl Status {
             Status::Entregue => "Entregue",
             Status::Cancelado => "Cancelado",
             Status::Devolvido => "Devolvido",
-            Status::Unknown(text) => text,
         }
     }
 

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::{auth, soap};
 use crate::bus::Bus;
 use crate::ingest::{self, Channel, Inbound, answer};
-use crate::message::{DecodeError, Field, Header, JsonStyle};
+use crate::message::{DecodeError, JsonStyle};
 
 pub const REST_PATH: &str = "/totvseai/standardmessage/v1/transactions";
 pub const SOAP_PATH: &str = "/EAISERVICE.apw";
@@ -237,15 +237,7 @@ async fn batch(
                 origin: origin.clone(),
                 credentials: None,
             };
-            ingest::refuse_undecodable(
-                bus,
-                &inbound,
-                &DecodeError::NotStandardMessage {
-                    pointer: String::new(),
-                    reason: reason.clone(),
-                },
-            )
-            .await;
+            ingest::refuse_with_reason(bus, &inbound, &reason, 400).await;
         }
         return json_response(
             400,
@@ -294,6 +286,25 @@ fn xml_response(status: StatusCode, body: String) -> Response {
 
 async fn soap_receive(State(bus): Shared, headers: HeaderMap, body: Bytes) -> Response {
     let origin = format!("soap:{SOAP_PATH}");
+    if let Some(ct) = content_type(&headers)
+        && !(ct.contains("xml") || ct == "text/plain")
+    {
+        let error = DecodeError::NotStandardMessage {
+            pointer: String::new(),
+            reason: format!("the SOAP endpoint takes text/xml, not {ct}; JSON goes to {REST_PATH}"),
+        };
+        let inbound = Inbound {
+            bytes: &body,
+            channel: Channel::Soap,
+            origin,
+            credentials: credentials(&headers),
+        };
+        let a = ingest::refuse_undecodable(&bus, &inbound, &error).await;
+        return xml_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            soap::fault(true, &a.reason),
+        );
+    }
     let inner = match soap::inbound_message(&body, 64) {
         Ok(inner) => inner,
         Err(e) => {
@@ -343,11 +354,4 @@ async fn wsdl(State(bus): Shared, Query(q): Query<WsdlQuery>, headers: HeaderMap
         StatusCode::OK,
         soap::wsdl(&format!("http://{host}{SOAP_PATH}")),
     )
-}
-
-/// A header for answers to senders eaibus could not even read.
-pub fn unknown_header() -> Header {
-    let mut h = Header::default();
-    h.set(Field::Transaction, "UNKNOWN");
-    h
 }

@@ -407,7 +407,7 @@ async fn pipeline_run(args: &Args, backend: &Backend, label: &str) -> anyhow::Re
     )?;
     let config = config_for(backend, dir.path(), salt, args.partitions);
     let mut bus = Bus::open(config).await.context("the bus does not open")?;
-    // eaibus creates the topics of its transactions, not the targets of its Kafka routes.
+    // The observer subscribes to the route topic before the first delivery creates anything.
     bus.log
         .ensure_topic(&route_topic, args.partitions)
         .await

@@ -12,8 +12,8 @@ use crate::order::aggregate::{Derived, Order};
 use crate::order::events::OrderEvent;
 use crate::order::model::{Contents, Loader, Model};
 use crate::order::store::{
-    BatchResult, Dump, HistoryRow, InvoiceRow, OrderRow, OrderRows, OutboxRow, OutputBuilder,
-    PartRow, SCHEMA, StoreCounts, StoreError, current_json, facts_blob, restore_order,
+    BatchResult, Dump, OrderRow, OrderRows, OutboxRow, OutputBuilder, SCHEMA, StoreCounts,
+    StoreError, current_json, facts_blob, restore_order,
 };
 
 type Tx = Transaction<'static, Db>;
@@ -216,7 +216,17 @@ pub(crate) async fn project(
     Ok(result)
 }
 
-/// Writes an order's rows; `version` is the one read (None: the order is new). A version that
+/// The JSON columns of an order row.
+fn json_columns(rows: &OrderRows) -> (String, String, String) {
+    let json = |v: Result<String, serde_json::Error>| v.unwrap_or_else(|_| "[]".into());
+    (
+        json(serde_json::to_string(&rows.parts)),
+        json(serde_json::to_string(&rows.history)),
+        json(serde_json::to_string(&rows.invoices)),
+    )
+}
+
+/// Writes an order's row; `version` is the one read (None: the order is new). A version that
 /// changed meanwhile is a conflict.
 async fn write_order(
     tx: &mut Tx,
@@ -226,14 +236,16 @@ async fn write_order(
 ) -> Result<(), StoreError> {
     let rows = OrderRows::of(view);
     let o = &rows.order;
+    let (parts, history, invoices) = json_columns(&rows);
     let facts = facts_blob(order);
     let current = current_json(order);
     let written = match version {
         Some(version) => sqlx::query(
             "UPDATE order_orders SET status = $2, status_text = $3, customer_id = $4, \
              ecommerce_order = $5, company_id = $6, branch_id = $7, cancellation = $8, \
-             reservations = $9, updated_at = $10, version = $11, facts = $12, \
-             current_status = $13 WHERE order_id = $1 AND version = $14",
+             reservations = $9, updated_at = $10, parts = $11, history = $12, invoices = $13, \
+             version = $14, facts = $15, current_status = $16 \
+             WHERE order_id = $1 AND version = $17",
         )
         .bind(&o.order_id)
         .bind(&o.status)
@@ -245,6 +257,9 @@ async fn write_order(
         .bind(&o.cancellation)
         .bind(&o.reservations)
         .bind(o.updated_at)
+        .bind(parts)
+        .bind(history)
+        .bind(invoices)
         .bind(version + 1)
         .bind(facts)
         .bind(current)
@@ -255,8 +270,8 @@ async fn write_order(
         None => sqlx::query(
             "INSERT INTO order_orders (order_id, status, status_text, customer_id, \
              ecommerce_order, company_id, branch_id, cancellation, reservations, updated_at, \
-             version, facts, current_status) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12) \
+             parts, history, invoices, version, facts, current_status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $15) \
              ON CONFLICT (order_id) DO NOTHING",
         )
         .bind(&o.order_id)
@@ -269,6 +284,9 @@ async fn write_order(
         .bind(&o.cancellation)
         .bind(&o.reservations)
         .bind(o.updated_at)
+        .bind(parts)
+        .bind(history)
+        .bind(invoices)
         .bind(facts)
         .bind(current)
         .execute(&mut **tx)
@@ -281,17 +299,6 @@ async fn write_order(
             o.order_id
         )));
     }
-    for table in ["order_parts", "order_history", "order_invoices"] {
-        sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {table} WHERE order_id = $1"
-        )))
-        .bind(&o.order_id)
-        .execute(&mut **tx)
-        .await?;
-    }
-    let mut inserts = Inserts::new();
-    inserts.rows(tx, &rows).await?;
-    inserts.finish(tx).await?;
     Ok(())
 }
 
@@ -301,7 +308,6 @@ async fn write_order(
 enum Val {
     T(String),
     I(i64),
-    F(f64),
     B(Vec<u8>),
 }
 
@@ -363,7 +369,6 @@ impl Inserter {
                 query = match value {
                     Val::T(v) => query.bind(v),
                     Val::I(v) => query.bind(v),
-                    Val::F(v) => query.bind(v),
                     Val::B(v) => query.bind(v),
                 };
             }
@@ -371,131 +376,6 @@ impl Inserter {
         let done = query.execute(&mut **tx).await?.rows_affected();
         self.written += done;
         Ok(())
-    }
-}
-
-/// The inserters of an order's rows.
-struct Inserts {
-    parts: Inserter,
-    history: Inserter,
-    invoices: Inserter,
-}
-
-impl Inserts {
-    fn new() -> Inserts {
-        Inserts {
-            parts: Inserter::new(
-                "order_parts",
-                &[
-                    "order_id",
-                    "flow",
-                    "status",
-                    "status_text",
-                    "since",
-                    "order_ids",
-                    "order_numbers",
-                ],
-            ),
-            history: Inserter::new(
-                "order_history",
-                &[
-                    "order_id",
-                    "seq",
-                    "at_ms",
-                    "flow",
-                    "status",
-                    "text",
-                    "previous",
-                    "effect",
-                    "event_id",
-                    "source_uuid",
-                    "note",
-                ],
-            ),
-            invoices: Inserter::new(
-                "order_invoices",
-                &[
-                    "order_id",
-                    "series",
-                    "number",
-                    "flow",
-                    "internal_id",
-                    "status_text",
-                    "access_key",
-                    "issue_date",
-                    "value",
-                    "order_ref",
-                    "reported_at",
-                ],
-            ),
-        }
-    }
-
-    async fn rows(&mut self, tx: &mut Tx, rows: &OrderRows) -> Result<(), StoreError> {
-        for p in &rows.parts {
-            self.parts
-                .push(
-                    tx,
-                    vec![
-                        Val::T(p.order_id.clone()),
-                        Val::T(p.flow.clone()),
-                        Val::T(p.status.clone()),
-                        Val::T(p.status_text.clone()),
-                        Val::I(p.since),
-                        Val::T(p.order_ids.clone()),
-                        Val::T(p.order_numbers.clone()),
-                    ],
-                )
-                .await?;
-        }
-        for h in &rows.history {
-            self.history
-                .push(
-                    tx,
-                    vec![
-                        Val::T(h.order_id.clone()),
-                        Val::I(h.seq),
-                        Val::I(h.at_ms),
-                        Val::T(h.flow.clone()),
-                        Val::T(h.status.clone()),
-                        Val::T(h.text.clone()),
-                        Val::T(h.previous.clone()),
-                        Val::T(h.effect.clone()),
-                        Val::T(h.event_id.clone()),
-                        Val::T(h.source_uuid.clone()),
-                        Val::T(h.note.clone()),
-                    ],
-                )
-                .await?;
-        }
-        for i in &rows.invoices {
-            self.invoices
-                .push(
-                    tx,
-                    vec![
-                        Val::T(i.order_id.clone()),
-                        Val::T(i.series.clone()),
-                        Val::T(i.number.clone()),
-                        Val::T(i.flow.clone()),
-                        Val::T(i.internal_id.clone()),
-                        Val::T(i.status_text.clone()),
-                        Val::T(i.access_key.clone()),
-                        Val::T(i.issue_date.clone()),
-                        Val::F(i.value),
-                        Val::T(i.order_ref.clone()),
-                        Val::I(i.reported_at),
-                    ],
-                )
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn finish(&mut self, tx: &mut Tx) -> Result<u64, StoreError> {
-        self.parts.flush(tx).await?;
-        self.history.flush(tx).await?;
-        self.invoices.flush(tx).await?;
-        Ok(self.parts.written + self.history.written + self.invoices.written)
     }
 }
 
@@ -509,9 +389,6 @@ pub(crate) async fn replace_all(
     let mut tx = begin(pool).await?;
     for table in [
         "order_orders",
-        "order_parts",
-        "order_history",
-        "order_invoices",
         "order_aliases",
         "order_pending",
         "order_checkpoints",
@@ -533,41 +410,45 @@ pub(crate) async fn replace_all(
             "cancellation",
             "reservations",
             "updated_at",
+            "parts",
+            "history",
+            "invoices",
             "version",
             "facts",
             "current_status",
         ],
     );
-    let mut inserts = Inserts::new();
     for (n, (order, rows)) in contents.orders.iter().zip(rows).enumerate() {
-        let o = rows.order.clone();
+        let o = &rows.order;
+        let (parts, history, invoices) = json_columns(rows);
         orders
             .push(
                 &mut tx,
                 vec![
-                    Val::T(o.order_id),
-                    Val::T(o.status),
-                    Val::T(o.status_text),
-                    Val::T(o.customer_id),
-                    Val::T(o.ecommerce_order),
-                    Val::T(o.company_id),
-                    Val::T(o.branch_id),
-                    Val::T(o.cancellation),
-                    Val::T(o.reservations),
+                    Val::T(o.order_id.clone()),
+                    Val::T(o.status.clone()),
+                    Val::T(o.status_text.clone()),
+                    Val::T(o.customer_id.clone()),
+                    Val::T(o.ecommerce_order.clone()),
+                    Val::T(o.company_id.clone()),
+                    Val::T(o.branch_id.clone()),
+                    Val::T(o.cancellation.clone()),
+                    Val::T(o.reservations.clone()),
                     Val::I(o.updated_at),
+                    Val::T(parts),
+                    Val::T(history),
+                    Val::T(invoices),
                     Val::I(1),
                     Val::B(facts_blob(order)),
                     Val::T(current_json(order)),
                 ],
             )
             .await?;
-        inserts.rows(&mut tx, rows).await?;
         if n % 1024 == 0 {
             progress(n as u64);
         }
     }
     orders.flush(&mut tx).await?;
-    inserts.finish(&mut tx).await?;
     let mut aliases = Inserter::new("order_aliases", &["alias", "order_id"]);
     for (alias, order) in &contents.aliases {
         aliases
@@ -704,15 +585,15 @@ pub(crate) async fn aliases_of(pool: &Pool<Db>, id: &str) -> Result<Vec<String>,
 }
 
 const ORDER_COLUMNS: &str = "order_id, status, status_text, customer_id, ecommerce_order, \
-    company_id, branch_id, cancellation, reservations, updated_at";
-const PART_COLUMNS: &str = "order_id, flow, status, status_text, since, order_ids, order_numbers";
-const HISTORY_COLUMNS: &str = "order_id, seq, at_ms, flow, status, text, previous, effect, \
-    event_id, source_uuid, note";
-const INVOICE_COLUMNS: &str = "order_id, series, number, flow, internal_id, status_text, \
-    access_key, issue_date, value, order_ref, reported_at";
+    company_id, branch_id, cancellation, reservations, updated_at, parts, history, invoices";
 
-fn order_row(row: &<Db as sqlx::Database>::Row) -> Result<OrderRow, sqlx::Error> {
-    Ok(OrderRow {
+fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<Vec<T>, StoreError> {
+    serde_json::from_str(json)
+        .map_err(|e| StoreError::Database(format!("a stored order row does not decode: {e}")))
+}
+
+fn order_rows(row: &<Db as sqlx::Database>::Row) -> Result<OrderRows, StoreError> {
+    let order = OrderRow {
         order_id: row.try_get(0)?,
         status: row.try_get(1)?,
         status_text: row.try_get(2)?,
@@ -723,98 +604,26 @@ fn order_row(row: &<Db as sqlx::Database>::Row) -> Result<OrderRow, sqlx::Error>
         cancellation: row.try_get(7)?,
         reservations: row.try_get(8)?,
         updated_at: row.try_get(9)?,
-    })
-}
-
-fn part_row(row: &<Db as sqlx::Database>::Row) -> Result<PartRow, sqlx::Error> {
-    Ok(PartRow {
-        order_id: row.try_get(0)?,
-        flow: row.try_get(1)?,
-        status: row.try_get(2)?,
-        status_text: row.try_get(3)?,
-        since: row.try_get(4)?,
-        order_ids: row.try_get(5)?,
-        order_numbers: row.try_get(6)?,
-    })
-}
-
-fn history_row(row: &<Db as sqlx::Database>::Row) -> Result<HistoryRow, sqlx::Error> {
-    Ok(HistoryRow {
-        order_id: row.try_get(0)?,
-        seq: row.try_get(1)?,
-        at_ms: row.try_get(2)?,
-        flow: row.try_get(3)?,
-        status: row.try_get(4)?,
-        text: row.try_get(5)?,
-        previous: row.try_get(6)?,
-        effect: row.try_get(7)?,
-        event_id: row.try_get(8)?,
-        source_uuid: row.try_get(9)?,
-        note: row.try_get(10)?,
-    })
-}
-
-fn invoice_row(row: &<Db as sqlx::Database>::Row) -> Result<InvoiceRow, sqlx::Error> {
-    Ok(InvoiceRow {
-        order_id: row.try_get(0)?,
-        series: row.try_get(1)?,
-        number: row.try_get(2)?,
-        flow: row.try_get(3)?,
-        internal_id: row.try_get(4)?,
-        status_text: row.try_get(5)?,
-        access_key: row.try_get(6)?,
-        issue_date: row.try_get(7)?,
-        value: row.try_get(8)?,
-        order_ref: row.try_get(9)?,
-        reported_at: row.try_get(10)?,
+    };
+    let parts: String = row.try_get(10)?;
+    let history: String = row.try_get(11)?;
+    let invoices: String = row.try_get(12)?;
+    Ok(OrderRows {
+        order,
+        parts: decode(&parts)?,
+        history: decode(&history)?,
+        invoices: decode(&invoices)?,
     })
 }
 
 pub(crate) async fn rows(pool: &Pool<Db>, id: &str) -> Result<Option<OrderRows>, StoreError> {
-    let Some(order) = sqlx::query(AssertSqlSafe(format!(
+    let row = sqlx::query(AssertSqlSafe(format!(
         "SELECT {ORDER_COLUMNS} FROM order_orders WHERE order_id = $1"
     )))
     .bind(id)
     .fetch_optional(pool)
-    .await?
-    else {
-        return Ok(None);
-    };
-    let order = order_row(&order)?;
-    let parts = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {PART_COLUMNS} FROM order_parts WHERE order_id = $1 ORDER BY flow"
-    )))
-    .bind(id)
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(part_row)
-    .collect::<Result<_, _>>()?;
-    let history = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {HISTORY_COLUMNS} FROM order_history WHERE order_id = $1 ORDER BY seq"
-    )))
-    .bind(id)
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(history_row)
-    .collect::<Result<_, _>>()?;
-    let invoices = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {INVOICE_COLUMNS} FROM order_invoices WHERE order_id = $1 \
-         ORDER BY reported_at, series, number"
-    )))
-    .bind(id)
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(invoice_row)
-    .collect::<Result<_, _>>()?;
-    Ok(Some(OrderRows {
-        order,
-        parts,
-        history,
-        invoices,
-    }))
+    .await?;
+    row.as_ref().map(order_rows).transpose()
 }
 
 pub(crate) async fn all_pending(pool: &Pool<Db>) -> Result<Vec<(String, OrderEvent)>, StoreError> {
@@ -831,83 +640,44 @@ pub(crate) async fn all_pending(pool: &Pool<Db>) -> Result<Vec<(String, OrderEve
 }
 
 pub(crate) async fn dump(pool: &Pool<Db>) -> Result<Dump, StoreError> {
-    let orders = sqlx::query(AssertSqlSafe(format!(
+    let mut dump = Dump::default();
+    for row in sqlx::query(AssertSqlSafe(format!(
         "SELECT {ORDER_COLUMNS} FROM order_orders"
     )))
     .fetch_all(pool)
     .await?
-    .iter()
-    .map(order_row)
-    .collect::<Result<_, _>>()?;
-    let parts = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {PART_COLUMNS} FROM order_parts"
-    )))
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(part_row)
-    .collect::<Result<_, _>>()?;
-    let history = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {HISTORY_COLUMNS} FROM order_history"
-    )))
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(history_row)
-    .collect::<Result<_, _>>()?;
-    let invoices = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {INVOICE_COLUMNS} FROM order_invoices"
-    )))
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(invoice_row)
-    .collect::<Result<_, _>>()?;
-    let mut aliases = Vec::new();
+    {
+        let rows = order_rows(&row)?;
+        dump.orders.push(rows.order);
+        dump.parts.extend(rows.parts);
+        dump.history.extend(rows.history);
+        dump.invoices.extend(rows.invoices);
+    }
     for row in sqlx::query("SELECT alias, order_id FROM order_aliases")
         .fetch_all(pool)
         .await?
     {
-        aliases.push((row.try_get(0)?, row.try_get(1)?));
+        dump.aliases.push((row.try_get(0)?, row.try_get(1)?));
     }
-    let mut pending = Vec::new();
     for row in sqlx::query("SELECT reference, event_id FROM order_pending")
         .fetch_all(pool)
         .await?
     {
-        pending.push((row.try_get(0)?, row.try_get(1)?));
+        dump.pending.push((row.try_get(0)?, row.try_get(1)?));
     }
-    Ok(Dump {
-        orders,
-        parts,
-        history,
-        invoices,
-        aliases,
-        pending,
-    })
+    Ok(dump)
 }
 
 pub(crate) async fn counts(pool: &Pool<Db>) -> Result<StoreCounts, StoreError> {
-    let count = |table: &str, column: &str| format!("SELECT COUNT(DISTINCT {column}) FROM {table}");
-    let mut counts = StoreCounts::default();
-    for (table, column, slot) in [
-        ("order_orders", "order_id", &mut counts.orders),
-        (
-            "order_history",
-            "order_id || '/' || seq",
-            &mut counts.history,
-        ),
-        (
-            "order_invoices",
-            "order_id || '/' || series || '/' || number",
-            &mut counts.invoices,
-        ),
-        ("order_aliases", "alias", &mut counts.aliases),
-        ("order_pending", "event_id", &mut counts.pending),
-    ] {
-        *slot = sqlx::query_scalar(AssertSqlSafe(count(table, column)))
+    Ok(StoreCounts {
+        orders: sqlx::query_scalar("SELECT COUNT(*) FROM order_orders")
             .fetch_one(pool)
-            .await?;
-    }
-    Ok(counts)
+            .await?,
+        aliases: sqlx::query_scalar("SELECT COUNT(*) FROM order_aliases")
+            .fetch_one(pool)
+            .await?,
+        pending: sqlx::query_scalar("SELECT COUNT(DISTINCT event_id) FROM order_pending")
+            .fetch_one(pool)
+            .await?,
+    })
 }

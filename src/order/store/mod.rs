@@ -120,7 +120,8 @@ impl OutputBuilder for NoOutputs {
 // ---------------------------------------------------------------------------------------------
 // Rows
 
-/// `order_orders`.
+/// `order_orders`: one row per order; its parts, status history and invoices are JSON arrays
+/// in the same row (one write per order, read in one go).
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderRow {
     pub order_id: String,
@@ -137,21 +138,21 @@ pub struct OrderRow {
     pub updated_at: i64,
 }
 
-/// `order_parts`.
-#[derive(Debug, Clone, PartialEq)]
+/// One part of an order (`order_orders.parts`, JSON).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PartRow {
     pub order_id: String,
     pub flow: String,
     pub status: String,
     pub status_text: String,
     pub since: i64,
-    /// Protheus order ids, `,`-separated... as a JSON array.
+    /// Protheus order ids, as a JSON array.
     pub order_ids: String,
     pub order_numbers: String,
 }
 
-/// `order_history`.
-#[derive(Debug, Clone, PartialEq)]
+/// One line of an order's status history (`order_orders.history`, JSON).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryRow {
     pub order_id: String,
     pub seq: i64,
@@ -166,8 +167,8 @@ pub struct HistoryRow {
     pub note: String,
 }
 
-/// `order_invoices`.
-#[derive(Debug, Clone, PartialEq)]
+/// One invoice of an order (`order_orders.invoices`, JSON).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct InvoiceRow {
     pub order_id: String,
     pub series: String,
@@ -286,11 +287,18 @@ impl OrderRows {
 
 /// The stored form of an order's aggregate state.
 pub(crate) fn facts_blob(order: &Order) -> Vec<u8> {
-    use prost::Message as _;
-    super::events::OrderFacts {
-        facts: order.facts().to_vec(),
+    // `OrderFacts { repeated OrderEvent facts = 1 }`, written without copying the facts.
+    let len: usize = order
+        .facts()
+        .iter()
+        .map(|f| prost::encoding::message::encoded_len(1, f))
+        .sum();
+    let mut buf = Vec::with_capacity(len);
+    for fact in order.facts() {
+        prost::encoding::message::encode(1, fact, &mut buf);
     }
-    .encode_to_vec()
+    debug_assert_eq!(buf.len(), len);
+    buf
 }
 
 pub(crate) fn current_json(order: &Order) -> String {
@@ -333,13 +341,13 @@ pub struct Dump {
 
 impl Dump {
     /// The rows of an in-memory read model (a rebuild); `rows` are those of `contents.orders`.
-    pub fn of_contents(contents: &Contents, rows: &[OrderRows]) -> Dump {
+    pub fn of_contents(contents: &Contents, rows: Vec<OrderRows>) -> Dump {
         let mut dump = Dump::default();
         for rows in rows {
-            dump.orders.push(rows.order.clone());
-            dump.parts.extend(rows.parts.iter().cloned());
-            dump.history.extend(rows.history.iter().cloned());
-            dump.invoices.extend(rows.invoices.iter().cloned());
+            dump.orders.push(rows.order);
+            dump.parts.extend(rows.parts);
+            dump.history.extend(rows.history);
+            dump.invoices.extend(rows.invoices);
         }
         dump.aliases = contents.aliases.clone();
         dump.pending = contents
@@ -363,14 +371,15 @@ impl Dump {
         });
         self.aliases.sort();
         self.pending.sort();
-        let mut hash = Sha256::new();
+        let mut hash = HashWriter(Sha256::new());
         let mut line = |table: &str, fields: &[&dyn std::fmt::Display]| {
-            hash.update(table.as_bytes());
+            use std::fmt::Write as _;
+            hash.0.update(table.as_bytes());
             for f in fields {
-                hash.update(b"\x1f");
-                hash.update(f.to_string().as_bytes());
+                hash.0.update(b"\x1f");
+                let _ = write!(hash, "{f}");
             }
-            hash.update(b"\n");
+            hash.0.update(b"\n");
         };
         for o in &self.orders {
             line(
@@ -445,7 +454,21 @@ impl Dump {
         for (reference, event) in &self.pending {
             line("pending", &[reference, event]);
         }
-        hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        hash.0
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// Feeds formatted text to the hash without building strings.
+struct HashWriter(Sha256);
+
+impl std::fmt::Write for HashWriter {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.update(s.as_bytes());
+        Ok(())
     }
 }
 
@@ -616,7 +639,7 @@ impl OrderStore {
         on_backend!(self, replace_all(contents, rows, checkpoints, progress))
     }
 
-    /// Counts: orders, history lines, pending reports.
+    /// Counts: orders, aliases, pending reports.
     pub async fn counts(&self) -> Result<StoreCounts, StoreError> {
         on_backend!(self, counts())
     }
@@ -626,9 +649,8 @@ impl OrderStore {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct StoreCounts {
     pub orders: i64,
-    pub history: i64,
-    pub invoices: i64,
     pub aliases: i64,
+    /// Reports waiting for their order's mapping.
     pub pending: i64,
 }
 
@@ -645,48 +667,14 @@ CREATE TABLE IF NOT EXISTS order_orders (
     cancellation TEXT NOT NULL,
     reservations TEXT NOT NULL,
     updated_at BIGINT NOT NULL,
+    parts TEXT NOT NULL,
+    history TEXT NOT NULL,
+    invoices TEXT NOT NULL,
     version BIGINT NOT NULL,
     facts {blob} NOT NULL,
     current_status TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS order_parts (
-    order_id TEXT NOT NULL,
-    flow TEXT NOT NULL,
-    status TEXT NOT NULL,
-    status_text TEXT NOT NULL,
-    since BIGINT NOT NULL,
-    order_ids TEXT NOT NULL,
-    order_numbers TEXT NOT NULL,
-    PRIMARY KEY (order_id, flow)
-);
-CREATE TABLE IF NOT EXISTS order_history (
-    order_id TEXT NOT NULL,
-    seq BIGINT NOT NULL,
-    at_ms BIGINT NOT NULL,
-    flow TEXT NOT NULL,
-    status TEXT NOT NULL,
-    text TEXT NOT NULL,
-    previous TEXT NOT NULL,
-    effect TEXT NOT NULL,
-    event_id TEXT NOT NULL,
-    source_uuid TEXT NOT NULL,
-    note TEXT NOT NULL,
-    PRIMARY KEY (order_id, seq)
-);
-CREATE TABLE IF NOT EXISTS order_invoices (
-    order_id TEXT NOT NULL,
-    series TEXT NOT NULL,
-    number TEXT NOT NULL,
-    flow TEXT NOT NULL,
-    internal_id TEXT NOT NULL,
-    status_text TEXT NOT NULL,
-    access_key TEXT NOT NULL,
-    issue_date TEXT NOT NULL,
-    value DOUBLE PRECISION NOT NULL,
-    order_ref TEXT NOT NULL,
-    reported_at BIGINT NOT NULL,
-    PRIMARY KEY (order_id, series, number)
-);
+CREATE INDEX IF NOT EXISTS order_orders_by_status ON order_orders (status, updated_at);
 CREATE TABLE IF NOT EXISTS order_aliases (
     alias TEXT PRIMARY KEY,
     order_id TEXT NOT NULL
