@@ -418,18 +418,31 @@ async fn a_dry_run_counts_reasons_and_changes_nothing() {
     assert_eq!(offsets(&bus, &topic).await.iter().sum::<i64>(), 0);
 }
 
-/// An EAI REST endpoint that refuses the first message for good (HTTP 400) and takes the rest.
+/// An EAI REST endpoint that refuses the first message for good (HTTP 400) and answers the
+/// next ones at once with a Response with Status OK (a sync target).
 async fn stub_endpoint(hits: Arc<AtomicUsize>) -> String {
     let app = axum::Router::new().route(
         "/totvseai/standardmessage/v1/transactions",
-        axum::routing::post(move || {
+        axum::routing::post(move |body: axum::body::Bytes| {
             let hits = hits.clone();
             async move {
                 if hits.fetch_add(1, Ordering::SeqCst) == 0 {
-                    (axum::http::StatusCode::BAD_REQUEST, "refused by the stub")
-                } else {
-                    (axum::http::StatusCode::ACCEPTED, "")
+                    return (
+                        axum::http::StatusCode::BAD_REQUEST,
+                        "refused by the stub".into(),
+                    );
                 }
+                let received: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let header = received["Header"].as_object().cloned().unwrap_or_default();
+                let answer = eaibus::ingest::answer::ok(
+                    &eaibus::message::Header::from_json(header),
+                    &eaibus::config::Identity::default(),
+                    eaibus::message::response::Outcome::default(),
+                );
+                (
+                    axum::http::StatusCode::OK,
+                    answer.message.to_json().to_string(),
+                )
             }
         }),
     );
