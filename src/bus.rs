@@ -181,6 +181,7 @@ impl Bus {
             in_flight: Arc::default(),
         };
         bus.ensure_topics().await?;
+        crate::order::ensure_topics(&bus).await?;
         Ok(bus)
     }
 

@@ -22,7 +22,60 @@ struct Args {
 }
 
 #[derive(Subcommand)]
+enum OrderCommand {
+    /// Current status, history and invoices of an order, by its OMNI id, Protheus order id or
+    /// sale id.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RebuildCommand {
+    /// Rebuild the order read model from offset 0, print its digest and swap it in.
+    Projection,
+}
+
+#[derive(Subcommand)]
 enum Command {
+    /// Orders rebuilt from the log.
+    Order {
+        #[command(subcommand)]
+        command: OrderCommand,
+        #[arg(long, default_value = "config/eaibus.toml", value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Re-deliver a window of a topic to one route or one consumer group only.
+    Replay {
+        #[arg(long)]
+        topic: String,
+        #[arg(long, value_name = "N")]
+        from_offset: Option<i64>,
+        /// A duration back from now: 24h, 30m, 7d.
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        #[arg(long, value_name = "TIME")]
+        from_time: Option<String>,
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        #[arg(long)]
+        route: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, default_value = "config/eaibus.toml", value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Rebuild a read model from the log.
+    Rebuild {
+        #[command(subcommand)]
+        command: RebuildCommand,
+        #[arg(long, default_value = "config/eaibus.toml", value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Run the bus: EAI REST and SOAP endpoints, Kafka ingest, route workers.
     Serve {
         #[arg(long, default_value = "config/eaibus.toml", value_name = "FILE")]
@@ -133,6 +186,37 @@ fn main() -> ExitCode {
         init_tracing();
     }
     let result = match args.command {
+        Command::Order {
+            command: OrderCommand::Show { id, json },
+            config,
+        } => cli::order::show(&config, &id, json),
+        Command::Replay {
+            topic,
+            from_offset,
+            since,
+            from_time,
+            until,
+            route,
+            group,
+            dry_run,
+            config,
+        } => cli::order::replay(
+            &config,
+            cli::order::ReplayArgs {
+                topic: &topic,
+                from_offset,
+                since: since.as_deref(),
+                from_time: from_time.as_deref(),
+                until: until.as_deref(),
+                route: route.as_deref(),
+                group: group.as_deref(),
+                dry_run,
+            },
+        ),
+        Command::Rebuild {
+            command: RebuildCommand::Projection,
+            config,
+        } => cli::order::rebuild(&config),
         Command::Serve { config } => cli::serve::run(&config),
         Command::Send {
             file,

@@ -3,6 +3,7 @@
 pub mod adapters;
 pub mod convert;
 pub mod dlq;
+pub mod order;
 pub mod send;
 pub mod serve;
 pub mod validate;

@@ -29,7 +29,16 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let deliverer = Deliverer::new(bus.clone());
     bus.delivery = Some(deliverer.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    eaibus::order::ensure_topics(&bus).await?;
     let mut tasks = deliverer.spawn(stopped.clone());
+    {
+        let (bus, stopped) = (bus.clone(), stopped.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = eaibus::order::projection::run(bus, stopped).await {
+                error!(error = %e, "The order projection could not start.");
+            }
+        }));
+    }
     tasks.push(tokio::spawn(eaibus::ingest::topics::consume(
         bus.clone(),
         kafka_topics,

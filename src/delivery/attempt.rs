@@ -242,6 +242,9 @@ impl Deliverer {
         response: &Message,
         attempt: i64,
     ) -> DeliveryOutcome {
+        if let Err(e) = crate::order::events::on_response(&self.bus, original, response).await {
+            warn!(uuid = original.uuid(), error = %e, "The order events of a Response could not be published.");
+        }
         let view = ResponseView::new(&response.content);
         let text = response.to_json().to_string();
         let reference = original

@@ -327,6 +327,13 @@ async fn accept(
         )];
         return answer::refusal(&message.header, identity, 503, &problems);
     }
+    // The order's domain events follow the message it came from; they are derived again from
+    // the log on a rebuild, so a failure here is logged and does not refuse the message.
+    if message.header.message_type() == MessageType::BusinessMessage
+        && let Err(e) = crate::order::events::on_accepted(bus, message).await
+    {
+        warn!(uuid = %record.uuid, error = %e, "The order events of a message could not be published.");
+    }
     let table = bus.adapter_table();
     let senders = table.senders_for(&message.header);
     let waiting =

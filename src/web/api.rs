@@ -32,6 +32,7 @@ pub fn routes() -> Router<Shared> {
         .route("/api/v1/messages/{uuid}/reprocess", post(reprocess))
         .route("/api/v1/messages/{uuid}/resolve", post(resolve))
         .route("/api/v1/dashboard", get(dashboard_counts))
+        .route("/api/v1/orders/{id}", get(order))
         .route(
             "/api/v1/depara",
             get(depara_list).put(depara_put).delete(depara_delete),
@@ -225,6 +226,29 @@ async fn resolve(
 async fn dashboard_counts(State(state): State<Shared>, caller: Caller) -> ApiResult<Dashboard> {
     caller.require(Role::Viewer)?;
     Ok(Json(dashboard::dashboard(&state).await?))
+}
+
+/// One order by its OMNI id, Protheus order id or sale id: status, history, invoices.
+async fn order(
+    State(state): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<crate::order::query::OrderView>, WebError> {
+    caller.require(Role::Viewer)?;
+    if id.len() > 200 {
+        return Err(WebError::BadRequest("the id is too long".into()));
+    }
+    static STORE: tokio::sync::OnceCell<crate::order::store::OrderStore> =
+        tokio::sync::OnceCell::const_new();
+    let store = STORE
+        .get_or_try_init(|| crate::order::store::OrderStore::open_for(&state.bus.config))
+        .await
+        .map_err(|e| WebError::Unavailable(e.to_string()))?;
+    match crate::order::query::find(store, &id).await {
+        Ok(Some(view)) => Ok(Json(view)),
+        Ok(None) => Err(WebError::NotFound(format!("no order is known by {id}"))),
+        Err(e) => Err(WebError::Unavailable(e.to_string())),
+    }
 }
 
 /// De/Para pairs.
