@@ -259,11 +259,14 @@ fn prepare_log(rt: &tokio::runtime::Runtime, events: u64) -> PathBuf {
         if !batch.is_empty() {
             log.append(batch).await.expect("appended");
         }
+        // Closing checkpoints the WAL into the main file, so the file alone is the log.
+        log.close().await;
     });
-    for suffix in ["", "-wal", "-shm"] {
+    // Whatever SQLite still keeps beside the file travels with it.
+    for suffix in ["-wal", "-shm"] {
         let from = PathBuf::from(format!("{}{suffix}", building.display()));
-        if from.exists() && !suffix.is_empty() {
-            let _ = std::fs::remove_file(&from);
+        if from.exists() {
+            std::fs::rename(&from, format!("{}{suffix}", path.display())).expect("the log is kept");
         }
     }
     std::fs::rename(&building, &path).expect("the log is kept");
