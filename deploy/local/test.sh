@@ -52,5 +52,3 @@ if [ -z "${EAIBUS_TEST_KAFKA:-}" ]; then
 fi
 
 cargo test --all-targets "$@"
-# Doc tests are not part of --all-targets.
-cargo test --doc "$@"
