@@ -269,7 +269,7 @@ async fn pages_need_a_session_and_writes_need_the_csrf_token() {
             .expect("an answer");
         assert_eq!(r.status(), 403);
     }
-    // An API write with the session cookie needs the X-CSRF-Token header.
+    // An API write with a session cookie needs the X-CSRF-Token header.
     let r = web
         .http
         .post(web.at("/api/v1/messages/page-msg/resolve"))

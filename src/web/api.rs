@@ -87,7 +87,7 @@ async fn openapi() -> Response {
 pub struct SessionInfo {
     pub username: String,
     pub role: Role,
-    /// The token to send as `X-CSRF-Token` with writes made with the session cookie.
+    /// The token to send as `X-CSRF-Token` with writes made with a session cookie.
     pub csrf: Option<String>,
 }
 

@@ -16,9 +16,9 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub user: Option<User>,
-    /// The session's CSRF token when the caller came with a session cookie.
+    /// The CSRF token of its session when the caller came with a session cookie.
     pub session_csrf: Option<String>,
-    /// The session id, for logout.
+    /// Its session id, for logout.
     pub session_id: Option<String>,
     /// The `X-CSRF-Token` header, if sent.
     csrf_header: Option<String>,

@@ -151,7 +151,7 @@ impl Web {
         })
     }
 
-    /// Logs in through the login form; returns the session cookie (`name=value`).
+    /// Logs in through the login form; returns its session cookie (`name=value`).
     pub async fn login(&self, user: &str, password: &str) -> Option<String> {
         let page = self
             .http
