@@ -178,7 +178,7 @@ impl Web {
             .find(|c| c.starts_with("eaibus_session=") && c.len() > "eaibus_session=".len())
     }
 
-    /// The session's CSRF token.
+    /// The CSRF token of this login.
     pub async fn csrf(&self, session: &str) -> String {
         let info: Value = self
             .http
