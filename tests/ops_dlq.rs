@@ -192,6 +192,8 @@ async fn list_and_show_the_letters() {
     let bus = site.bus().await;
     let uuid = "6f1c1a52-0d7e-4f4b-9a57-3f2d8c4b1e01";
     assert_eq!(post(&bus, &trace_order(uuid)).await, 400);
+    // Letters are listed by the time they were written (milliseconds): keep these two apart.
+    tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(post(&bus, b"{\"Header\": not json").await, 400);
 
     let letters = dlq::read_letters(&bus, None).await.unwrap();

@@ -38,7 +38,7 @@ const REST_PATH: &str = "/totvseai/standardmessage/v1/transactions";
 )]
 struct Args {
     /// Messages per timed run.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 5_000)]
     messages: usize,
     /// Requests (and, for the ceiling, appends) in flight at once.
     #[arg(long, default_value_t = 64)]
@@ -54,16 +54,31 @@ struct Args {
     /// Kafka bootstrap servers on this machine (default: $EAIBUS_TEST_KAFKA).
     #[arg(long, value_name = "HOST:PORT")]
     brokers: Option<String>,
+    /// An extra librdkafka property of the bus' Kafka log (repeatable), as `log.kafka_properties`
+    /// in eaibus.toml: `--kafka-property fetch.wait.max.ms=500`.
+    #[arg(long = "kafka-property", value_name = "NAME=VALUE", value_parser = parse_property)]
+    kafka_properties: Vec<(String, String)>,
     /// Partitions of every topic the runs create.
     #[arg(long, default_value_t = 3)]
     partitions: i32,
+    /// Offer this many messages per second (open loop) instead of as many as the requests in
+    /// flight allow: latency at a load the bus sustains, rather than with a growing backlog.
+    #[arg(long, value_name = "PER_SECOND")]
+    rate: Option<f64>,
     /// Where each run keeps its files (embedded log, monitor and De/Para stores); default: the
     /// system's temporary directory. A tmpfs (/dev/shm) shows what the disk's fsyncs cost.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<std::path::PathBuf>,
     /// The longest one timed run may take; a run still going then is cut and reported so.
-    #[arg(long, default_value_t = 180)]
+    #[arg(long, default_value_t = 300)]
     max_seconds: u64,
+}
+
+fn parse_property(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("{text:?} is not NAME=VALUE"))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -223,8 +238,10 @@ async fn fire(
     tracker: Arc<Tracker>,
     range: std::ops::Range<usize>,
     concurrency: usize,
+    rate: Option<f64>,
 ) {
     let next = Arc::new(AtomicUsize::new(range.start));
+    let begun = tokio::time::Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..concurrency.max(1) {
         let (client, url, messages, tracker, next) = (
@@ -234,12 +251,18 @@ async fn fire(
             tracker.clone(),
             next.clone(),
         );
+        let range = range.clone();
         let end = range.end;
         tasks.spawn(async move {
             loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
                 if index >= end {
                     break;
+                }
+                if let Some(rate) = rate {
+                    // Open loop: message k of the range is due k / rate seconds after the start.
+                    let due = (index - range.start) as f64 / rate;
+                    tokio::time::sleep_until(begun + Duration::from_secs_f64(due)).await;
                 }
                 tracker.sent[index].store(tracker.now(), Ordering::Relaxed);
                 let reply = client
@@ -330,8 +353,13 @@ struct PipelineRun {
     cut: bool,
 }
 
-fn config_for(backend: &Backend, dir: &std::path::Path, salt: u32, partitions: i32) -> Config {
+fn config_for(args: &Args, backend: &Backend, dir: &std::path::Path, salt: u32) -> Config {
+    let partitions = args.partitions;
     let mut config = Config::default();
+    config
+        .log
+        .kafka_properties
+        .extend(args.kafka_properties.iter().cloned());
     config.server.listen = "127.0.0.1:0".into();
     config.log.partitions = partitions;
     match backend {
@@ -405,7 +433,7 @@ async fn pipeline_run(args: &Args, backend: &Backend, label: &str) -> anyhow::Re
              kind = \"kafka\"\ntarget = \"{route_topic}\"\n"
         ),
     )?;
-    let config = config_for(backend, dir.path(), salt, args.partitions);
+    let config = config_for(args, backend, dir.path(), salt);
     let mut bus = Bus::open(config).await.context("the bus does not open")?;
     // The observer subscribes to the route topic before the first delivery creates anything.
     bus.log
@@ -434,7 +462,10 @@ async fn pipeline_run(args: &Args, backend: &Backend, label: &str) -> anyhow::Re
     let tracker = Arc::new(Tracker::new(args.messages, total));
     let mut consumer = bus
         .log
-        .subscribe(&format!("eaibus-bench-{salt:08x}"), &[route_topic.clone()])
+        .subscribe(
+            &format!("eaibus-bench-{salt:08x}"),
+            std::slice::from_ref(&route_topic),
+        )
         .await
         .context("the observer cannot read the route topic")?;
     let observer = {
@@ -465,6 +496,7 @@ async fn pipeline_run(args: &Args, backend: &Backend, label: &str) -> anyhow::Re
         tracker.clone(),
         warm,
         args.concurrency,
+        None,
     )
     .await;
     let warmed = wait_until(Instant::now() + Duration::from_secs(120), None, || {
@@ -494,6 +526,7 @@ async fn pipeline_run(args: &Args, backend: &Backend, label: &str) -> anyhow::Re
         tracker.clone(),
         0..args.messages,
         args.concurrency,
+        args.rate,
     ));
     let deadline = Instant::now() + Duration::from_secs(args.max_seconds);
     let finished = wait_until(deadline, Some(&bar), || {
@@ -695,6 +728,15 @@ fn report(args: &Args, summaries: &[Summary]) {
         Messages::new(0, 1).map_or(0, |m| m.bodies[0].len())
     );
     println!("machine: {}", machine());
+    for (name, value) in &args.kafka_properties {
+        println!("kafka property of the bus: {name} = {value}");
+    }
+    if let Some(rate) = args.rate {
+        println!(
+            "offered load: {rate} messages/s (open loop, at most {} in flight)",
+            args.concurrency
+        );
+    }
     println!(
         "run files in: {}",
         args.data_dir
@@ -816,6 +858,10 @@ async fn main() -> anyhow::Result<()> {
     eaibus::transport::install_crypto();
     anyhow::ensure!(args.messages > 0, "--messages must be at least 1");
     anyhow::ensure!(args.repetitions > 0, "--repetitions must be at least 1");
+    anyhow::ensure!(
+        args.rate.is_none_or(|r| r > 0.0 && r.is_finite()),
+        "--rate must be a positive number of messages per second"
+    );
 
     let mut backends = Vec::new();
     if args.backend != Backends::Kafka {
