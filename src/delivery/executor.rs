@@ -1,7 +1,7 @@
 //! The two loops of a route: the consumer that plans deliveries from the log, and the executor
 //! that runs them in key order.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,39 +52,83 @@ pub(crate) async fn consume(
                 continue;
             }
         };
-        let mut planned = false;
-        for record in records {
+        // One plan for the whole batch, then one commit per partition: each is a write.
+        let mut to_plan = Vec::new();
+        let mut last: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        for record in &records {
             let is_business = record.header("type").is_none_or(|t| t == "BusinessMessage");
-            if is_business {
-                planned |= plan_record(&deliverer, &route, &record.payload).await;
+            if is_business
+                && let Some(uuid) = plan_record(&deliverer, &route, &record.payload).await
+            {
+                to_plan.push(uuid);
             }
+            let at = last
+                .entry((record.topic.clone(), record.partition))
+                .or_insert(record.offset);
+            *at = (*at).max(record.offset);
+        }
+        if !store_plans(&deliverer, &route, &to_plan, &mut shutdown).await {
+            return;
+        }
+        for ((topic, partition), offset) in last {
             let position = crate::log::Position {
-                topic: record.topic.clone(),
-                partition: record.partition,
-                offset: record.offset,
+                topic,
+                partition,
+                offset,
             };
             if let Err(e) = consumer.commit(&position).await {
-                warn!(route = %route, error = %e, "An offset could not be committed; the record will be planned again.");
+                warn!(route = %route, error = %e, "An offset could not be committed; the records will be planned again.");
             }
         }
-        if planned {
+        if !to_plan.is_empty() {
             deliverer.wake.notify_waiters();
         }
     }
 }
 
-async fn plan_record(deliverer: &Deliverer, route: &str, payload: &[u8]) -> bool {
+/// Stores the deliveries planned from one batch, trying again while the monitor store is
+/// unavailable: the batch's offsets are committed only after. False when shut down first.
+async fn store_plans(
+    deliverer: &Deliverer,
+    route: &str,
+    uuids: &[String],
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match deliverer
+            .bus
+            .monitor
+            .plan_deliveries(route, uuids, now_ms())
+            .await
+        {
+            Ok(_) => return true,
+            Err(e) => {
+                warn!(route, error = %e, "Deliveries could not be planned; trying again.");
+                tokio::select! {
+                    _ = shutdown.changed() => return false,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Reads one record of the route's topics: the UUID to plan a delivery for along `route`, if an
+/// adapter of the route sends it and its send condition holds.
+async fn plan_record(deliverer: &Deliverer, route: &str, payload: &[u8]) -> Option<String> {
     let bus = &deliverer.bus;
     let message = match bus.codec().decode_json(payload) {
         Ok(m) if m.header.message_type() == MessageType::BusinessMessage => m,
-        Ok(_) => return false,
+        Ok(_) => return None,
         Err(e) => {
             warn!(route, error = %e, "A record of the log is not a standard message; it is skipped.");
-            return false;
+            return None;
         }
     };
     let table = bus.adapter_table();
-    let mut planned = false;
+    let mut plan = None;
     for adapter in table
         .senders_for(&message.header)
         .into_iter()
@@ -95,16 +139,7 @@ async fn plan_record(deliverer: &Deliverer, route: &str, payload: &[u8]) -> bool
             continue;
         }
         match adapter.should_send(&message) {
-            Ok(true) => {
-                if bus
-                    .monitor
-                    .plan_delivery(message.uuid(), route, now_ms())
-                    .await
-                    .is_ok()
-                {
-                    planned = true;
-                }
-            }
+            Ok(true) => plan = Some(message.uuid().to_owned()),
             Ok(false) => {
                 let detail = format!(
                     "The send condition of adapter {} is false; not sent to {route}.",
@@ -149,7 +184,7 @@ async fn plan_record(deliverer: &Deliverer, route: &str, payload: &[u8]) -> bool
             }
         }
     }
-    planned
+    plan
 }
 
 /// Runs the route's due deliveries, oldest first, one at a time per key.

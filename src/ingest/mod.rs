@@ -15,7 +15,7 @@ use crate::log::NewRecord;
 use crate::message::{
     DecodeError, Field, Format, Header, Message, MessageType, ResponseView, response::Outcome,
 };
-use crate::monitor::{self, NewMessage, Received, Situation, Stage};
+use crate::monitor::{self, NewMessage, Progress, Received, Situation, Stage};
 use crate::transport::auth;
 use answer::{Answer, Problem};
 use dlq::DeadLetter;
@@ -45,12 +45,14 @@ const IN_PROGRESS_WAIT_MS: u64 = 10_000;
 async fn wait_for_first_copy(bus: &Bus, header: &Header, uuid: &str) -> Answer {
     for _ in 0..(IN_PROGRESS_WAIT_MS / 20) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        // Looked at before the store: the first copy writes its answer, then lets go.
+        let first_done = bus.in_flight.lock().is_ok_and(|set| !set.contains(uuid));
         if let Ok(Some(first)) = bus.monitor.get(uuid).await
             && let Some(answer) = first.answer.as_deref().and_then(Answer::from_stored)
         {
             return answer;
         }
-        if bus.in_flight.lock().is_ok_and(|set| !set.contains(uuid)) {
+        if first_done {
             break;
         }
     }
@@ -139,28 +141,32 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
         }
     }
 
+    // The steps below are written to the monitor store together, when the message is settled.
+    let mut progress = Progress::default();
     if let Err(errors) = bus.registry.validate(&message) {
         let problems: Vec<Problem> = errors
             .iter()
             .map(|e| Problem::new("INVALID", e.reason.clone(), e.pointer.clone()))
             .collect();
         let answer = answer::refusal(&message.header, identity, 400, &problems);
-        return refuse_known(bus, &inbound, &record, Stage::Validated, "validate", answer).await;
+        let stage = Stage::Validated;
+        return refuse_known(bus, &inbound, &record, stage, "validate", answer, progress).await;
     }
-    let _ = bus
-        .monitor
-        .add_timeline(
-            &record.uuid,
-            None,
-            Stage::Validated,
-            Situation::AguardandoExecucao,
-            "Valid against its schema.",
-        )
-        .await;
+    progress.step(
+        Stage::Validated,
+        Situation::AguardandoExecucao,
+        "Valid against its schema.",
+    );
 
     match message.header.message_type() {
         MessageType::Response | MessageType::Receipt => {
-            let answer = accept(bus, &inbound, &record, &message, &business_key, None).await;
+            let target = Accepted {
+                record: &record,
+                message: &message,
+                key: &business_key,
+                adapter: None,
+            };
+            let answer = accept(bus, &inbound, target, progress).await;
             if answer.is_accepted()
                 && let Some(delivery) = &bus.delivery
             {
@@ -173,14 +179,14 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
 
     if message.transaction().eq_ignore_ascii_case("WHOIS") {
         let answer = whois_answer(bus, &message.header);
-        let _ = bus
-            .monitor
-            .set_answer(&record.uuid, &answer.to_stored())
-            .await;
-        let _ = bus
-            .monitor
-            .set_situation(&record.uuid, Situation::Finalizada, Stage::Delivered, None)
-            .await;
+        progress.step(
+            Stage::Delivered,
+            Situation::Finalizada,
+            "Answered with the transactions this bus enables.",
+        );
+        progress.outcome = Some((Situation::Finalizada, Stage::Delivered, None));
+        progress.answer = Some(answer.to_stored());
+        write_progress(bus, &record.uuid, &progress).await;
         return answer;
     }
 
@@ -202,22 +208,18 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
                 "/Header/Transaction",
             )];
             let answer = answer::refusal(&message.header, identity, status, &problems);
-            return refuse_known(bus, &inbound, &record, Stage::Routed, "route", answer).await;
+            let stage = Stage::Routed;
+            return refuse_known(bus, &inbound, &record, stage, "route", answer, progress).await;
         }
     };
-    let _ = bus
-        .monitor
-        .add_timeline(
-            &record.uuid,
-            None,
-            Stage::Routed,
-            Situation::AguardandoExecucao,
-            &format!(
-                "Received by adapter {} ({}).",
-                adapter.name, adapter.routine
-            ),
-        )
-        .await;
+    progress.step(
+        Stage::Routed,
+        Situation::AguardandoExecucao,
+        format!(
+            "Received by adapter {} ({}).",
+            adapter.name, adapter.routine
+        ),
+    );
 
     if !adapter.mappings.is_empty() {
         match table
@@ -226,14 +228,14 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
         {
             Ok(mapped) => {
                 // Deliveries send the stored canonical form, so it must carry mapped values.
+                // It is written before the append, so no delivery can read the old form.
                 if mapped
                     .iter()
                     .any(|m| m.mapped.as_ref().is_some_and(|v| *v != m.value))
                 {
-                    let _ = bus
-                        .monitor
-                        .set_canonical_json(&record.uuid, &message.to_json().to_string())
-                        .await;
+                    progress.canonical_json = Some(message.to_json().to_string());
+                    write_progress(bus, &record.uuid, &progress).await;
+                    progress = Progress::default();
                 }
             }
             Err(e) if e.is_retryable() => {
@@ -241,54 +243,63 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
                 // (same UUID), so this answer is not kept and nothing goes to the DLQ.
                 let problems = [Problem::new("NOT_INTEGRATED", e.to_string(), "")];
                 let answer = answer::refusal(&message.header, identity, 424, &problems);
-                let _ = bus
-                    .monitor
-                    .set_situation(
-                        &record.uuid,
-                        Situation::Falhou,
-                        Stage::Mapped,
-                        Some(&answer.reason),
-                    )
-                    .await;
-                let _ = bus
-                    .monitor
-                    .add_timeline(
-                        &record.uuid,
-                        None,
-                        Stage::Mapped,
-                        Situation::Falhou,
-                        &answer.reason,
-                    )
-                    .await;
+                progress.step(Stage::Mapped, Situation::Falhou, answer.reason.clone());
+                progress.outcome = Some((
+                    Situation::Falhou,
+                    Stage::Mapped,
+                    Some(answer.reason.clone()),
+                ));
+                write_progress(bus, &record.uuid, &progress).await;
                 return answer;
             }
             Err(e) => {
                 let problems = [Problem::new("NOT_INTEGRATED", e.to_string(), "")];
                 let answer = answer::refusal(&message.header, identity, 400, &problems);
-                return refuse_known(bus, &inbound, &record, Stage::Mapped, "map", answer).await;
+                let stage = Stage::Mapped;
+                return refuse_known(bus, &inbound, &record, stage, "map", answer, progress).await;
             }
         }
     }
-    accept(
-        bus,
-        &inbound,
-        &record,
-        &message,
-        &business_key,
-        Some(&adapter),
-    )
-    .await
+    let target = Accepted {
+        record: &record,
+        message: &message,
+        key: &business_key,
+        adapter: Some(&adapter),
+    };
+    accept(bus, &inbound, target, progress).await
+}
+
+/// A message that passed every check, and where it goes.
+struct Accepted<'m> {
+    record: &'m NewMessage,
+    message: &'m Message,
+    /// Its key on the log.
+    key: &'m str,
+    /// The adapter that received it (none for a Response or Receipt).
+    adapter: Option<&'m crate::adapter::Adapter>,
+}
+
+/// Writes the steps of a message; a failure is logged (the log, not the monitor, is the record
+/// of what was accepted).
+async fn write_progress(bus: &Bus, uuid: &str, progress: &Progress) {
+    if let Err(e) = bus.monitor.record_progress(uuid, progress).await {
+        warn!(uuid, error = %e, "The monitor store could not record a message's steps.");
+    }
 }
 
 /// Appends the message to its topic and answers: a Receipt for async, a Response for sync.
 async fn accept(
     bus: &Bus,
     inbound: &Inbound<'_>,
-    record: &NewMessage,
-    message: &Message,
-    key: &str,
-    adapter: Option<&crate::adapter::Adapter>,
+    accepted: Accepted<'_>,
+    mut progress: Progress,
 ) -> Answer {
+    let Accepted {
+        record,
+        message,
+        key,
+        adapter,
+    } = accepted;
     let identity = &bus.config.identity;
     let topic = bus.config.topic(message.transaction());
     let append = NewRecord::new(&topic, Some(key), message.to_json().to_string())
@@ -311,15 +322,14 @@ async fn accept(
         .header("received-at", now_ms().to_string());
     if let Err(e) = bus.log.append(vec![append]).await {
         warn!(uuid = %record.uuid, error = %e, "The event log refused the append.");
-        let _ = bus
-            .monitor
-            .set_situation(
-                &record.uuid,
-                Situation::AguardandoExecucao,
-                Stage::Received,
-                Some(&e.to_string()),
-            )
-            .await;
+        let error = e.to_string();
+        progress.step(
+            Stage::Received,
+            Situation::AguardandoExecucao,
+            error.clone(),
+        );
+        progress.outcome = Some((Situation::AguardandoExecucao, Stage::Received, Some(error)));
+        write_progress(bus, &record.uuid, &progress).await;
         let problems = [Problem::new(
             "UNAVAILABLE",
             format!("{e}; send again later"),
@@ -343,20 +353,12 @@ async fn accept(
     } else {
         Situation::Finalizada
     };
-    let _ = bus
-        .monitor
-        .set_situation(&record.uuid, situation, Stage::Logged, None)
-        .await;
-    let _ = bus
-        .monitor
-        .add_timeline(
-            &record.uuid,
-            None,
-            Stage::Logged,
-            situation,
-            &format!("Appended to {topic}, key {key}."),
-        )
-        .await;
+    progress.step(
+        Stage::Logged,
+        situation,
+        format!("Appended to {topic}, key {key}."),
+    );
+    progress.outcome = Some((situation, Stage::Logged, None));
 
     let sync = match adapter {
         Some(a) => crate::delivery::is_sync(a, message),
@@ -364,17 +366,21 @@ async fn accept(
     };
     let answer = if sync && message.header.message_type() == MessageType::BusinessMessage {
         match (&bus.delivery, waiting) {
-            (Some(delivery), true) => match delivery.deliver_now(message, key).await {
-                Ok(response) => Answer {
-                    status: 200,
-                    reason: String::new(),
-                    message: response,
-                },
-                Err(e) => {
-                    let problems = [Problem::new("DELIVERY", e, "")];
-                    answer::refusal(&message.header, identity, 502, &problems)
+            (Some(delivery), true) => {
+                // The attempt records itself; the steps before it come first.
+                write_progress(bus, &record.uuid, &std::mem::take(&mut progress)).await;
+                match delivery.deliver_now(message, key).await {
+                    Ok(response) => Answer {
+                        status: 200,
+                        reason: String::new(),
+                        message: response,
+                    },
+                    Err(e) => {
+                        let problems = [Problem::new("DELIVERY", e, "")];
+                        answer::refusal(&message.header, identity, 502, &problems)
+                    }
                 }
-            },
+            }
             _ => answer::ok(&message.header, identity, Outcome::default()),
         }
     } else {
@@ -382,11 +388,9 @@ async fn accept(
     };
     // A failed sync delivery may succeed when the sender tries again: keep only final answers.
     if answer.status < 500 {
-        let _ = bus
-            .monitor
-            .set_answer(&record.uuid, &answer.to_stored())
-            .await;
+        progress.answer = Some(answer.to_stored());
     }
+    write_progress(bus, &record.uuid, &progress).await;
     answer
 }
 
@@ -518,7 +522,17 @@ pub async fn refuse_with_reason(
     }
     match bus.monitor.record_received(&record).await {
         Ok(Received::New) => {
-            refuse_known(bus, inbound, &record, Stage::Refused, "batch", answer).await
+            let progress = Progress::default();
+            refuse_known(
+                bus,
+                inbound,
+                &record,
+                Stage::Refused,
+                "batch",
+                answer,
+                progress,
+            )
+            .await
         }
         // Already known under this UUID: record this copy as refused, apart from it.
         _ => refuse_recorded(bus, inbound, record, Stage::Refused, answer).await,
@@ -593,34 +607,16 @@ async fn refuse_known(
     stage: Stage,
     stage_name: &str,
     answer: Answer,
+    mut progress: Progress,
 ) -> Answer {
-    let _ = bus
-        .monitor
-        .set_situation(
-            &record.uuid,
-            Situation::Recusada,
-            stage,
-            Some(&answer.reason),
-        )
-        .await;
-    let _ = bus
-        .monitor
-        .add_timeline(
-            &record.uuid,
-            None,
-            Stage::Refused,
-            Situation::Recusada,
-            &answer.reason,
-        )
-        .await;
+    progress.step(Stage::Refused, Situation::Recusada, answer.reason.clone());
+    progress.outcome = Some((Situation::Recusada, stage, Some(answer.reason.clone())));
     // A refusal for the message's own content is final; one for its batch is not (the sender
     // fixes the batch and sends the good items again).
     if stage_name != "batch" {
-        let _ = bus
-            .monitor
-            .set_answer(&record.uuid, &answer.to_stored())
-            .await;
+        progress.answer = Some(answer.to_stored());
     }
+    write_progress(bus, &record.uuid, &progress).await;
     dead_letter(bus, inbound, record, stage_name, &answer.reason).await;
     info!(uuid = %record.uuid, reason = %answer.reason, "A message was refused.");
     answer

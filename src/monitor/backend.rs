@@ -17,7 +17,7 @@ use crate::monitor::filter::{Arg, WhereClause};
 use crate::monitor::model::{
     DeliveryOutcome, DeliveryRecord, DeliveryStart, Direction, Format, LearnedDePara,
     MessageFilter, MessagePage, MessageRecord, MessageSummary, MonitorCounts, NewMessage,
-    PendingDelivery, Received, Situation, Stage, TimelineEntry, TransactionRouteCounts,
+    PendingDelivery, Progress, Received, Situation, Stage, TimelineEntry, TransactionRouteCounts,
     aggregate_situation,
 };
 
@@ -368,6 +368,64 @@ pub(crate) async fn add_timeline(
     Ok(())
 }
 
+pub(crate) async fn record_progress(
+    pool: &Pool<Db>,
+    uuid: &str,
+    progress: &Progress,
+    now: i64,
+) -> Result<(), MonitorError> {
+    let mut tx = begin(pool).await?;
+    let (situation, stage, error) = match &progress.outcome {
+        Some((situation, stage, error)) => {
+            (Some(situation.code()), Some(stage.code()), error.as_deref())
+        }
+        None => (None, None, None),
+    };
+    let settled = progress.outcome.as_ref().is_some_and(|o| o.0.is_settled());
+    let updated = sqlx::query(
+        "UPDATE monitor_messages SET situation = COALESCE($2, situation), \
+         stage = COALESCE($3, stage), last_error = COALESCE($4, last_error), \
+         processed_at = COALESCE($5, processed_at), \
+         canonical_json = COALESCE($6, canonical_json), answer = COALESCE($7, answer) \
+         WHERE uuid = $1",
+    )
+    .bind(text(uuid))
+    .bind(situation)
+    .bind(stage)
+    .bind(opt_text(error))
+    .bind(settled.then_some(now))
+    .bind(opt_text(progress.canonical_json.as_deref()))
+    .bind(opt_text(progress.answer.as_deref()))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Err(unknown(uuid));
+    }
+    if !progress.steps.is_empty() {
+        // One statement for all the steps: each statement is a round trip to the database.
+        let mut insert = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO monitor_timeline (message_uuid, route, at, stage, situation, attempt, detail) ",
+        );
+        insert.push_values(&progress.steps, |mut row, step| {
+            row.push_bind(text(uuid))
+                .push_bind(opt_text(step.route.as_deref()))
+                .push_bind(step.at)
+                .push_bind(step.stage.code())
+                .push_bind(step.situation.code())
+                .push_bind(None::<i64>)
+                .push_bind(text(&step.detail));
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    if progress.outcome.is_some() {
+        // As in `set_situation`: once the message has deliveries, they decide.
+        refresh_aggregate(&mut tx, uuid, now, None).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 pub(crate) async fn record_learned_depara(
     pool: &Pool<Db>,
     uuid: &str,
@@ -490,6 +548,57 @@ pub(crate) async fn plan_delivery(
         )
         .await?;
         refresh_aggregate(&mut tx, uuid, now, None).await?;
+    }
+    tx.commit().await?;
+    Ok(planned)
+}
+
+pub(crate) async fn plan_deliveries(
+    pool: &Pool<Db>,
+    route: &str,
+    uuids: &[String],
+    due_at: i64,
+    now: i64,
+) -> Result<Vec<String>, MonitorError> {
+    let mut tx = begin(pool).await?;
+    let mut planned = Vec::new();
+    for uuid in uuids {
+        match touch_message(&mut tx, uuid).await {
+            Ok(()) => {}
+            Err(MonitorError::UnknownMessage { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO monitor_deliveries (message_uuid, route, situation, stage, attempts, \
+             next_attempt_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 0, $5, $6, $6) \
+             ON CONFLICT (message_uuid, route) DO NOTHING",
+        )
+        .bind(text(uuid))
+        .bind(text(route))
+        .bind(Situation::AguardandoExecucao.code())
+        .bind(Stage::Routed.code())
+        .bind(due_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if inserted {
+            append_timeline(
+                &mut tx,
+                uuid,
+                Some(route),
+                now,
+                Stage::Routed,
+                Situation::AguardandoExecucao,
+                None,
+                None,
+            )
+            .await?;
+            refresh_aggregate(&mut tx, uuid, now, None).await?;
+            planned.push(uuid.clone());
+        }
     }
     tx.commit().await?;
     Ok(planned)

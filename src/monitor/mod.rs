@@ -34,25 +34,42 @@ pub use error::MonitorError;
 pub use model::{
     DEFAULT_PAGE_SIZE, DeliveryOutcome, DeliveryRecord, DeliveryStart, Direction, Format,
     LearnedDePara, MAX_PAGE_SIZE, MessageFilter, MessagePage, MessageRecord, MessageSummary,
-    MonitorCounts, NewMessage, PendingDelivery, Received, Situation, Stage, TimelineEntry,
-    TransactionRouteCounts, aggregate_situation,
+    MonitorCounts, NewMessage, PendingDelivery, Progress, Received, Situation, Stage, Step,
+    TimelineEntry, TransactionRouteCounts, aggregate_situation,
 };
 
 /// How long a started delivery attempt belongs to its worker before the retry scheduler may
 /// hand it to another (the worker crashed or lost its connection).
 pub const DEFAULT_DELIVERY_LEASE: Duration = Duration::from_secs(5 * 60);
 
+/// SQLite has one write lock per database: writers that contend for it sleep in its busy
+/// handler (1, 2, 5 … 100 ms). One writer connection makes them queue on the pool instead, in
+/// order and without sleeping; reads use their own connections and never wait for writes (WAL).
 #[derive(Debug, Clone)]
 enum Backend {
-    Sqlite(SqlitePool),
+    Sqlite {
+        reader: SqlitePool,
+        writer: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
-/// Runs the same backend function on whichever database the store has.
+/// Runs the same backend function on whichever database the store has, on the connection
+/// that may write. The default, so that a new operation is never sent to a read-only pool.
 macro_rules! on_backend {
     ($store:expr, $function:ident ( $($arg:expr),* $(,)? )) => {
         match &$store.backend {
-            Backend::Sqlite(pool) => sqlite::$function(pool, $($arg),*).await,
+            Backend::Sqlite { writer, .. } => sqlite::$function(writer, $($arg),*).await,
+            Backend::Postgres(pool) => postgres::$function(pool, $($arg),*).await,
+        }
+    };
+}
+
+/// [`on_backend`] for an operation that only reads.
+macro_rules! on_reader {
+    ($store:expr, $function:ident ( $($arg:expr),* $(,)? )) => {
+        match &$store.backend {
+            Backend::Sqlite { reader, .. } => sqlite::$function(reader, $($arg),*).await,
             Backend::Postgres(pool) => postgres::$function(pool, $($arg),*).await,
         }
     };
@@ -68,8 +85,12 @@ pub struct MonitorStore {
 impl MonitorStore {
     /// Opens (or creates) the store in the SQLite file at `path`; creates missing tables.
     pub async fn open_sqlite(path: impl AsRef<Path>) -> Result<MonitorStore, MonitorError> {
-        let pool = sqlite::open(path.as_ref()).await?;
-        MonitorStore::from_sqlite_pool(pool).await
+        let (reader, writer) = sqlite::open(path.as_ref()).await?;
+        sqlite::migrate(&writer, time::now_millis()).await?;
+        Ok(MonitorStore::with_backend(Backend::Sqlite {
+            reader,
+            writer,
+        }))
     }
 
     /// Connects to PostgreSQL at `url` (`postgres://user@host:port/db`); creates missing tables.
@@ -100,10 +121,13 @@ impl MonitorStore {
         MonitorStore::open_sqlite(path).await
     }
 
-    /// Uses an existing SQLite pool; runs the migrations.
+    /// Uses an existing SQLite pool for reads and writes; runs the migrations.
     pub async fn from_sqlite_pool(pool: SqlitePool) -> Result<MonitorStore, MonitorError> {
         sqlite::migrate(&pool, time::now_millis()).await?;
-        Ok(MonitorStore::with_backend(Backend::Sqlite(pool)))
+        Ok(MonitorStore::with_backend(Backend::Sqlite {
+            reader: pool.clone(),
+            writer: pool,
+        }))
     }
 
     /// Uses an existing PostgreSQL pool; runs the migrations.
@@ -128,7 +152,7 @@ impl MonitorStore {
     /// "sqlite" or "postgres".
     pub fn backend_name(&self) -> &'static str {
         match self.backend {
-            Backend::Sqlite(_) => "sqlite",
+            Backend::Sqlite { .. } => "sqlite",
             Backend::Postgres(_) => "postgres",
         }
     }
@@ -136,7 +160,10 @@ impl MonitorStore {
     /// Closes the connections; clones of this store stop working.
     pub async fn close(&self) {
         match &self.backend {
-            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Sqlite { reader, writer } => {
+                reader.close().await;
+                writer.close().await;
+            }
             Backend::Postgres(pool) => pool.close().await,
         }
     }
@@ -207,6 +234,19 @@ impl MonitorStore {
         )
     }
 
+    /// Writes what ingest did with a message in one transaction (see [`Progress`]).
+    pub async fn record_progress(
+        &self,
+        uuid: &str,
+        progress: &Progress,
+    ) -> Result<(), MonitorError> {
+        if progress.is_empty() {
+            return Ok(());
+        }
+        let now = time::now_millis();
+        on_backend!(self, record_progress(uuid, progress, now))
+    }
+
     /// Keeps the De/Para pairs learned while processing the message (upserts).
     pub async fn record_learned_depara(
         &self,
@@ -229,6 +269,21 @@ impl MonitorStore {
     ) -> Result<bool, MonitorError> {
         let now = time::now_millis();
         on_backend!(self, plan_delivery(uuid, route, due_at, now))
+    }
+
+    /// [`MonitorStore::plan_delivery`] for many messages in one transaction; messages the
+    /// store does not know are left out. Returns the UUIDs that were planned.
+    pub async fn plan_deliveries(
+        &self,
+        route: &str,
+        uuids: &[String],
+        due_at: i64,
+    ) -> Result<Vec<String>, MonitorError> {
+        if uuids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = time::now_millis();
+        on_backend!(self, plan_deliveries(route, uuids, due_at, now))
     }
 
     /// Claims the next attempt along `route` (Executando), creating the delivery if needed.
@@ -270,17 +325,17 @@ impl MonitorStore {
     // -- queries ----------------------------------------------------------------------------
 
     pub async fn get(&self, uuid: &str) -> Result<Option<MessageRecord>, MonitorError> {
-        on_backend!(self, get(uuid))
+        on_reader!(self, get(uuid))
     }
 
     /// The message's history, oldest first.
     pub async fn timeline(&self, uuid: &str) -> Result<Vec<TimelineEntry>, MonitorError> {
-        on_backend!(self, timeline(uuid))
+        on_reader!(self, timeline(uuid))
     }
 
     /// The message's deliveries, by route.
     pub async fn deliveries(&self, uuid: &str) -> Result<Vec<DeliveryRecord>, MonitorError> {
-        on_backend!(self, deliveries(uuid))
+        on_reader!(self, deliveries(uuid))
     }
 
     pub async fn delivery(
@@ -288,7 +343,7 @@ impl MonitorStore {
         uuid: &str,
         route: &str,
     ) -> Result<Option<DeliveryRecord>, MonitorError> {
-        on_backend!(self, delivery(uuid, route))
+        on_reader!(self, delivery(uuid, route))
     }
 
     /// The deliveries along `route` that will be attempted, now or later (waiting, running,
@@ -301,21 +356,21 @@ impl MonitorStore {
         limit: usize,
     ) -> Result<Vec<PendingDelivery>, MonitorError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        on_backend!(self, pending_deliveries(route, limit))
+        on_reader!(self, pending_deliveries(route, limit))
     }
 
     pub async fn learned_depara(&self, uuid: &str) -> Result<Vec<LearnedDePara>, MonitorError> {
-        on_backend!(self, learned_depara(uuid))
+        on_reader!(self, learned_depara(uuid))
     }
 
     /// One page of the messages matching `filter`, newest first, with the total count.
     pub async fn list(&self, filter: &MessageFilter) -> Result<MessagePage, MonitorError> {
-        on_backend!(self, list(filter))
+        on_reader!(self, list(filter))
     }
 
     /// Received, accepted, refused, duplicates and one count per situation.
     pub async fn counts(&self) -> Result<MonitorCounts, MonitorError> {
-        on_backend!(self, counts())
+        on_reader!(self, counts())
     }
 
     /// The dashboard: per transaction and route, how many messages wait, were delivered,
@@ -323,7 +378,7 @@ impl MonitorStore {
     pub async fn counts_by_transaction_and_route(
         &self,
     ) -> Result<Vec<TransactionRouteCounts>, MonitorError> {
-        on_backend!(self, counts_by_transaction_and_route())
+        on_reader!(self, counts_by_transaction_and_route())
     }
 
     /// Deliveries whose next attempt is due at `now` (waiting, failed, not delivered, or
@@ -334,7 +389,7 @@ impl MonitorStore {
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, MonitorError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        on_backend!(self, due_deliveries(now, limit))
+        on_reader!(self, due_deliveries(now, limit))
     }
 }
 

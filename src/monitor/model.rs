@@ -415,6 +415,49 @@ pub enum DeliveryStart {
     NotStarted { situation: Situation },
 }
 
+/// What ingest did with a message after recording it, written in one transaction: the steps
+/// it went through (each a timeline entry with its own time), where it ended, and the changes
+/// to keep (the canonical form after De/Para, the answer for a repeated UUID).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub steps: Vec<Step>,
+    /// The situation and stage the message ends in, with its error if it failed.
+    pub outcome: Option<(Situation, Stage, Option<String>)>,
+    pub canonical_json: Option<String>,
+    pub answer: Option<String>,
+}
+
+/// One step of [`Progress`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub at: i64,
+    pub route: Option<String>,
+    pub stage: Stage,
+    pub situation: Situation,
+    pub detail: String,
+}
+
+impl Progress {
+    /// Notes a step taken now.
+    pub fn step(&mut self, stage: Stage, situation: Situation, detail: impl Into<String>) {
+        self.steps.push(Step {
+            at: super::time::now_millis(),
+            route: None,
+            stage,
+            situation,
+            detail: detail.into(),
+        });
+    }
+
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+            && self.outcome.is_none()
+            && self.canonical_json.is_none()
+            && self.answer.is_none()
+    }
+}
+
 /// One entry of a message's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TimelineEntry {

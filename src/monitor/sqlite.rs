@@ -28,7 +28,8 @@ pub(super) async fn lock_migrations(_tx: &mut Transaction<'static, Db>) -> Resul
     Ok(())
 }
 
-pub(super) async fn open(path: &Path) -> Result<Pool<Db>, MonitorError> {
+/// Opens the file twice: a pool of readers and a pool of one writer (see `Backend`).
+pub(super) async fn open(path: &Path) -> Result<(Pool<Db>, Pool<Db>), MonitorError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
             MonitorError::Unavailable(format!(
@@ -44,11 +45,15 @@ pub(super) async fn open(path: &Path) -> Result<Pool<Db>, MonitorError> {
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(BUSY_TIMEOUT);
-    let pool = SqlitePoolOptions::new()
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
+        .await?;
+    let reader = SqlitePoolOptions::new()
         .max_connections(4)
         .connect_with(options)
         .await?;
-    Ok(pool)
+    Ok((reader, writer))
 }
 
 // The SQL shared with PostgreSQL, compiled here for SQLite (see backend.rs).
