@@ -97,6 +97,22 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         timeout_secs: u64,
     },
+    /// A stand-in Protheus EAI endpoint (REST and SOAP) that integrates every message it gets,
+    /// for trying a route without an ERP.
+    SimulateProtheus {
+        #[arg(long, default_value = "127.0.0.1:8081", value_name = "ADDRESS")]
+        listen: std::net::SocketAddr,
+        /// The environment variables of the credentials callers must present (Basic); when
+        /// either is unset, no authentication is asked.
+        #[arg(long, default_value = "EAIBUS_PROTHEUS_USER", value_name = "VARIABLE")]
+        user_env: String,
+        #[arg(
+            long,
+            default_value = "EAIBUS_PROTHEUS_PASSWORD",
+            value_name = "VARIABLE"
+        )]
+        password_env: String,
+    },
     /// Decode each file (JSON or XML, detected) and validate its header and content.
     Validate {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
@@ -236,6 +252,11 @@ fn main() -> ExitCode {
                 timeout: std::time::Duration::from_secs(timeout_secs),
             },
         ),
+        Command::SimulateProtheus {
+            listen,
+            user_env,
+            password_env,
+        } => cli::simulate::run(registry, listen, &user_env, &password_env),
         Command::Validate { format, files } => {
             cli::validate::run(&registry, &files, matches!(format, OutputFormat::Json))
         }

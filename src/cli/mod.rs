@@ -6,6 +6,7 @@ pub mod dlq;
 pub mod order;
 pub mod send;
 pub mod serve;
+pub mod simulate;
 pub mod validate;
 
 use std::path::Path;
