@@ -152,6 +152,7 @@ async fn post(bus: &Bus, bytes: &[u8]) -> u16 {
             channel: Channel::Rest,
             origin: REST_ORIGIN.into(),
             credentials: None,
+            replays: 0,
         },
     )
     .await
@@ -340,7 +341,6 @@ async fn each_redrive_counts_a_replay_and_the_guard_stops_the_loop() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "ingest writes a redriven message's new letter with replays = 0 (reported to the lead)"]
 async fn a_new_letter_carries_the_replay_count_in_its_header() {
     let site = Site::new(&trace_adapter(&["1.000"], "omni"), KAFKA_ROUTE);
     let bus = site.bus().await;

@@ -36,6 +36,9 @@ pub struct Inbound<'a> {
     pub origin: String,
     /// `Authorization` credentials, for HTTP callers.
     pub credentials: Option<(String, String)>,
+    /// How many times it was redriven from the DLQ (0 for a first arrival): a new dead letter
+    /// carries it, so the redrive loop guard sees the whole chain.
+    pub replays: u32,
 }
 
 /// How long a repeat waits for the first copy's answer before it is told to send again later.
@@ -638,7 +641,7 @@ async fn dead_letter(
         origin: inbound.origin.clone(),
         attempts: 0,
         first_seen_ms: now_ms(),
-        replays: 0,
+        replays: inbound.replays,
         payload: record.raw_payload.clone(),
     };
     if let Err(e) = dlq::send(bus.log.as_ref(), &bus.config.dlq_topic(), &letter).await {

@@ -54,6 +54,7 @@ pub async fn consume(bus: Bus, topics: Vec<String>, mut shutdown: watch::Receive
                 channel: Channel::Kafka,
                 origin: format!("{}/{}/{}", record.topic, record.partition, record.offset),
                 credentials: None,
+                replays: 0,
             };
             let answer = receive(&bus, inbound).await;
             if answer.status == 503 {

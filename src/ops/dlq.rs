@@ -12,8 +12,9 @@
 //! The DLQ is a log: a letter stays when its message is redriven, and a redrive that fails again
 //! writes a new letter. The letters of one message from one origin form a *chain*; the newest is
 //! the one that counts. The replay count of a chain is the larger of the newest letter's
-//! `replays` header and the number of letters before it, so the loop guard holds even where the
-//! pipeline wrote a new letter with `replays = 0`. A chain at `max_replays` is refused.
+//! `replays` header and the number of letters before it: ingest carries the count into the new
+//! letter of a redriven message, but a route's dead letter starts again at `replays = 0`, and the
+//! guard must hold for both. A chain at `max_replays` is refused.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -556,6 +557,7 @@ async fn to_ingest(bus: &Bus, candidate: &Candidate, channel: Channel) -> Outcom
             channel,
             origin: letter.letter.origin.clone(),
             credentials,
+            replays: candidate.replays + 1,
         },
     )
     .await;

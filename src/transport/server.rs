@@ -115,6 +115,7 @@ async fn rest(
             channel: Channel::Rest,
             origin,
             credentials: credentials(&headers),
+            replays: 0,
         };
         let mut a = ingest::refuse_undecodable(&bus, &inbound, &error).await;
         a.status = 415;
@@ -128,6 +129,7 @@ async fn rest(
         channel: Channel::Rest,
         origin,
         credentials: credentials(&headers),
+        replays: 0,
     };
     let a = ingest::receive(&bus, inbound).await;
     rest_answer(&bus, &a)
@@ -178,6 +180,7 @@ async fn batch(
                 channel: Channel::Rest,
                 origin,
                 credentials: credentials(headers),
+                replays: 0,
             };
             let error = DecodeError::Syntax {
                 format: "JSON",
@@ -236,6 +239,7 @@ async fn batch(
                 channel: Channel::Rest,
                 origin: origin.clone(),
                 credentials: None,
+                replays: 0,
             };
             ingest::refuse_with_reason(bus, &inbound, &reason, 400).await;
         }
@@ -253,6 +257,7 @@ async fn batch(
             channel: Channel::Rest,
             origin: origin.clone(),
             credentials: credentials(headers),
+            replays: 0,
         };
         let a = ingest::receive(bus, inbound).await;
         all_accepted &= a.is_accepted();
@@ -298,6 +303,7 @@ async fn soap_receive(State(bus): Shared, headers: HeaderMap, body: Bytes) -> Re
             channel: Channel::Soap,
             origin,
             credentials: credentials(&headers),
+            replays: 0,
         };
         let a = ingest::refuse_undecodable(&bus, &inbound, &error).await;
         return xml_response(
@@ -313,6 +319,7 @@ async fn soap_receive(State(bus): Shared, headers: HeaderMap, body: Bytes) -> Re
                 channel: Channel::Soap,
                 origin,
                 credentials: credentials(&headers),
+                replays: 0,
             };
             let a = ingest::refuse_undecodable(&bus, &inbound, &e).await;
             return xml_response(
@@ -326,6 +333,7 @@ async fn soap_receive(State(bus): Shared, headers: HeaderMap, body: Bytes) -> Re
         channel: Channel::Soap,
         origin,
         credentials: credentials(&headers),
+        replays: 0,
     };
     let a = ingest::receive(&bus, inbound).await;
     if a.status == 401 {
