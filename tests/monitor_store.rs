@@ -1422,7 +1422,7 @@ async fn sqlite_file_uses_wal_and_reopens_with_its_data() {
         .fetch_one(&mut connection)
         .await
         .unwrap();
-    assert_eq!(versions, 1, "migrations run once");
+    assert_eq!(versions, 2, "each migration runs once");
 }
 
 #[tokio::test]

@@ -989,7 +989,9 @@ pub(crate) async fn pending_deliveries(
     route: &str,
     limit: i64,
 ) -> Result<Vec<PendingDelivery>, MonitorError> {
-    // Pending: waiting or running, or failed / not delivered with a retry planned.
+    // Pending: waiting or running, or failed / not delivered with a retry planned. The first
+    // IN is the condition of the partial index `monitor_deliveries_pending`, written out so
+    // that SQLite sees it applies.
     let rows = sqlx::query(
         "SELECT d.message_uuid AS message_uuid, d.route AS route, d.situation AS situation, \
          d.stage AS stage, d.attempts AS attempts, d.last_error AS last_error, \
@@ -998,8 +1000,8 @@ pub(crate) async fn pending_deliveries(
          m.transaction_name AS transaction_name, m.business_key AS business_key, \
          m.received_at AS received_at, m.canonical_json AS canonical_json \
          FROM monitor_deliveries d JOIN monitor_messages m ON m.uuid = d.message_uuid \
-         WHERE d.route = $1 AND (d.situation IN ('0', '1') \
-             OR (d.situation IN ('3', '5') AND d.next_attempt_at IS NOT NULL)) \
+         WHERE d.route = $1 AND d.situation IN ('0', '1', '3', '5') \
+         AND (d.situation IN ('0', '1') OR d.next_attempt_at IS NOT NULL) \
          ORDER BY m.received_at, m.id LIMIT $2",
     )
     .bind(text(route))
