@@ -13,5 +13,6 @@ pub mod monitor;
 pub mod ops;
 pub mod order;
 pub mod schema;
+pub mod telemetry;
 pub mod transport;
 pub mod web;

@@ -54,6 +54,8 @@ pub(crate) async fn consume(
         };
         let mut planned = false;
         for record in records {
+            crate::telemetry::global()
+                .log_accepted(record.header("uuid").unwrap_or(""), record.timestamp_ms);
             let is_business = record.header("type").is_none_or(|t| t == "BusinessMessage");
             if is_business {
                 planned |= plan_record(&deliverer, &route, &record.payload).await;
@@ -170,6 +172,7 @@ pub(crate) async fn execute(
             return;
         }
         did_work = run_pass(&deliverer, &route).await;
+        deliverer.runs.after_pass(&route, did_work).await;
     }
 }
 

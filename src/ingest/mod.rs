@@ -68,6 +68,7 @@ fn now_ms() -> i64 {
 
 /// Receives one message and says what to answer. Never fails: every problem is an answer.
 pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
+    let received = std::time::Instant::now();
     let identity = &bus.config.identity;
     let codec = bus.codec();
     let (mut message, format) = match codec.decode(inbound.bytes) {
@@ -160,7 +161,16 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
 
     match message.header.message_type() {
         MessageType::Response | MessageType::Receipt => {
-            let answer = accept(bus, &inbound, &record, &message, &business_key, None).await;
+            let answer = accept(
+                bus,
+                &inbound,
+                &record,
+                &message,
+                &business_key,
+                None,
+                received,
+            )
+            .await;
             if answer.is_accepted()
                 && let Some(delivery) = &bus.delivery
             {
@@ -276,6 +286,7 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
         &message,
         &business_key,
         Some(&adapter),
+        received,
     )
     .await
 }
@@ -288,6 +299,7 @@ async fn accept(
     message: &Message,
     key: &str,
     adapter: Option<&crate::adapter::Adapter>,
+    received: std::time::Instant,
 ) -> Answer {
     let identity = &bus.config.identity;
     let topic = bus.config.topic(message.transaction());
@@ -327,6 +339,8 @@ async fn accept(
         )];
         return answer::refusal(&message.header, identity, 503, &problems);
     }
+    let adapter_name = adapter.map_or("-", |a| a.name.as_str());
+    crate::telemetry::global().ingest_accepted(adapter_name, message.uuid(), received.elapsed());
     // The order's domain events follow the message it came from; they are derived again from
     // the log on a rebuild, so a failure here is logged and does not refuse the message.
     if message.header.message_type() == MessageType::BusinessMessage

@@ -7,8 +7,13 @@ use super::error::MonitorError;
 
 pub(super) type Db = sqlx::Postgres;
 
-pub(super) const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("migrations/postgres_0001_monitor.sql"))];
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/postgres_0001_monitor.sql")),
+    (
+        2,
+        include_str!("migrations/postgres_0002_resolutions_sync_runs.sql"),
+    ),
+];
 
 /// Advisory lock key that serialises migrations between instances starting together.
 const MIGRATION_LOCK: i64 = 0x6561_6962_7573_6d6f; // "eaibusmo"
@@ -38,3 +43,14 @@ pub(super) async fn connect(options: PgConnectOptions) -> Result<Pool<Db>, Monit
 #[path = "backend.rs"]
 mod backend;
 pub(super) use backend::*;
+
+// Resolutions and sync runs: their SQL, shared with SQLite like backend.rs, kept apart from
+// the message write path.
+#[allow(clippy::duplicate_mod)]
+#[path = "resolution_sql.rs"]
+mod resolution_sql;
+pub(super) use resolution_sql::*;
+#[allow(clippy::duplicate_mod)]
+#[path = "sync_run_sql.rs"]
+mod sync_run_sql;
+pub(super) use sync_run_sql::*;

@@ -13,8 +13,13 @@ use super::error::MonitorError;
 
 pub(super) type Db = sqlx::Sqlite;
 
-pub(super) const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("migrations/sqlite_0001_monitor.sql"))];
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/sqlite_0001_monitor.sql")),
+    (
+        2,
+        include_str!("migrations/sqlite_0002_resolutions_sync_runs.sql"),
+    ),
+];
 
 /// How long a writer waits for another one before giving up with a retryable error.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -56,3 +61,14 @@ pub(super) async fn open(path: &Path) -> Result<Pool<Db>, MonitorError> {
 #[path = "backend.rs"]
 mod backend;
 pub(super) use backend::*;
+
+// Resolutions and sync runs: their SQL, shared with PostgreSQL like backend.rs, kept apart from
+// the message write path.
+#[allow(clippy::duplicate_mod)]
+#[path = "resolution_sql.rs"]
+mod resolution_sql;
+pub(super) use resolution_sql::*;
+#[allow(clippy::duplicate_mod)]
+#[path = "sync_run_sql.rs"]
+mod sync_run_sql;
+pub(super) use sync_run_sql::*;

@@ -1,4 +1,4 @@
-//! The web module's own tables (users, API tokens, sessions, audit, resolutions) in the monitor
+//! The web module's own tables (users, API tokens, sessions, audit) in the monitor
 //! database named by `store.url`: SQLite by default, PostgreSQL when the URL says so. The SQL is
 //! portable (`$n` parameters, BIGINT times in ms); only the DDL differs. Created at start.
 
@@ -53,8 +53,6 @@ const COMMON_DDL: &[&str] = &[
      name TEXT NOT NULL, secret_hash TEXT NOT NULL, created_at BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS web_sessions (id_hash TEXT PRIMARY KEY, username TEXT NOT NULL, \
      csrf TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS web_resolutions (uuid TEXT PRIMARY KEY, resolved_by TEXT NOT NULL, \
-     resolved_at BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS web_audit_by_at ON web_audit (at)",
 ];
 

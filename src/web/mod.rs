@@ -46,6 +46,7 @@ pub use users::{Role, User};
 pub struct WebState {
     pub bus: Bus,
     db: OnceCell<WebDb>,
+    orders: OnceCell<crate::order::store::OrderStore>,
 }
 
 pub type Shared = Arc<WebState>;
@@ -55,7 +56,16 @@ impl WebState {
         WebState {
             bus,
             db: OnceCell::new(),
+            orders: OnceCell::new(),
         }
+    }
+
+    /// The order read model (opened on first use).
+    pub async fn orders(&self) -> Result<&crate::order::store::OrderStore, WebError> {
+        self.orders
+            .get_or_try_init(|| crate::order::store::OrderStore::open_for(&self.bus.config))
+            .await
+            .map_err(|e| WebError::Unavailable(format!("the order read model: {e}")))
     }
 
     /// The web tables, created (and the first admin set up) on first use.

@@ -6,6 +6,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../order_support/mod.rs"]
+pub mod order_support;
+
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -88,6 +91,7 @@ impl Web {
         let url = format!("http://{}", listener.local_addr().expect("an address"));
         let app = eaibus::transport::server::router(bus.clone());
         tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
             let _ = axum::serve(listener, app).await;
         });
         let http = reqwest::Client::builder()
@@ -143,6 +147,47 @@ impl Web {
             .record_attempt(uuid, "protheus", &outcome)
             .await
             .expect("attempt recorded");
+    }
+
+    /// Projects an order `order` into the read model: a sale with one home delivery, integrated
+    /// in Protheus, released, then invoiced (with one invoice).
+    pub async fn seed_order(&self, order: &str) {
+        use order_support::{MIN, T0, integrated, invoice, report, report_with, sale};
+        eaibus::order::ensure_topics(&self.bus)
+            .await
+            .expect("order topics");
+        let events = vec![
+            sale(order, &["3"], T0),
+            integrated(order, T0 + MIN),
+            report(order, false, "Pedido liberado", 1, T0 + 2 * MIN),
+            report_with(
+                order,
+                false,
+                "FATURADO",
+                2,
+                T0 + 3 * MIN,
+                vec![invoice(
+                    order,
+                    "31240517745613000150650010000124101201241070",
+                )],
+            ),
+        ];
+        eaibus::order::events::publish(self.bus.log.as_ref(), &self.bus.config, &events)
+            .await
+            .expect("published");
+        let topic = eaibus::order::events_topic(&self.bus.config);
+        let mut records = Vec::new();
+        for p in self.bus.log.partitions(&topic).await.expect("partitions") {
+            records.extend(self.bus.log.read(&topic, p, 0, 1000).await.expect("read"));
+        }
+        let store = eaibus::order::store::OrderStore::open_for(&self.bus.config)
+            .await
+            .expect("the order store");
+        store
+            .project(&records, &eaibus::order::store::NoOutputs)
+            .await
+            .expect("projected");
+        store.close().await;
     }
 
     pub fn parked(error: &str) -> Option<DeliveryOutcome> {

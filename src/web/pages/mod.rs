@@ -7,6 +7,8 @@ pub mod detail;
 pub mod layout;
 pub mod login;
 pub mod messages;
+pub mod orders;
+pub mod sync_logs;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -28,4 +30,6 @@ pub fn routes() -> Router<Shared> {
         .route("/depara", get(depara::show).post(depara::upsert))
         .route("/depara/delete", post(depara::delete))
         .route("/audit", get(audit::show))
+        .route("/sync-logs", get(sync_logs::show))
+        .route("/orders", get(orders::show))
 }
