@@ -38,7 +38,8 @@ fn case(method: Method, path: &str, body: Option<Value>, least: Who, ok: u16) ->
     }
 }
 
-fn cases(who: Who) -> Vec<Case> {
+/// `revoked`: the id of a token only the admin's turn revokes (the others are refused first).
+fn cases(who: Who, revoked: &str) -> Vec<Case> {
     // Each role reprocesses and resolves its own message, so a later role does not find the
     // work done already.
     let own = match who {
@@ -190,6 +191,35 @@ fn cases(who: Who) -> Vec<Case> {
             Who::Admin,
             201,
         ),
+        case(Method::GET, "/api/v1/tokens", None, Who::Admin, 200),
+        case(
+            Method::PUT,
+            "/api/v1/users/matrix-target/role",
+            Some(json!({"role": "operator"})),
+            Who::Admin,
+            204,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/users/matrix-target/disable",
+            None,
+            Who::Admin,
+            204,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/users/matrix-target/enable",
+            None,
+            Who::Admin,
+            204,
+        ),
+        case(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{revoked}"),
+            None,
+            Who::Admin,
+            204,
+        ),
     ]
 }
 
@@ -210,6 +240,12 @@ async fn every_api_route_answers_every_role_as_expected() {
     let admin = web.admin_token().await;
     let viewer = web.user_with_token(&admin, "v1", "viewer").await;
     let operator = web.user_with_token(&admin, "o1", "operator").await;
+    let target = web.user_with_token(&admin, "matrix-target", "viewer").await;
+    let revoked = target
+        .strip_prefix("eaib_")
+        .and_then(|rest| rest.split('_').next())
+        .expect("a token id")
+        .to_owned();
     let tokens = [
         (Who::Anonymous, None),
         (Who::Viewer, Some(viewer)),
@@ -218,7 +254,7 @@ async fn every_api_route_answers_every_role_as_expected() {
     ];
     let mut failures = Vec::new();
     for (who, token) in &tokens {
-        for c in cases(*who) {
+        for c in cases(*who, &revoked) {
             let mut request = web.http.request(c.method.clone(), web.at(&c.path));
             if let Some(token) = token {
                 request = request.bearer_auth(token);
@@ -268,6 +304,7 @@ async fn pages_need_a_session_and_writes_need_the_csrf_token() {
         "/sync-logs",
         "/orders",
         "/orders?id=x",
+        "/users",
     ] {
         let r = web.http.get(web.at(path)).send().await.expect("an answer");
         assert_eq!(
@@ -540,6 +577,8 @@ async fn reload_refuses_an_invalid_table_and_keeps_the_running_one() {
         "/api/v1/orders/{id}",
         "/api/v1/sync-runs",
         "/api/v1/messages/{uuid}/resolve",
+        "/api/v1/users/{username}/role",
+        "/api/v1/tokens/{id}",
     ] {
         assert!(
             openapi["paths"].get(path).is_some(),
@@ -918,4 +957,282 @@ async fn metrics_show_consumer_lag_per_route_group() {
     assert!(metrics.contains(
         "eaibus_ingest_latency_seconds_bucket{adapter=\"metrics-test-adapter\",le=\"0.025\"} 1"
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_manage_users_and_tokens_on_the_page_and_the_api() {
+    let web = Web::start().await;
+    let admin = web.admin_token().await;
+    let session = web.login(ADMIN, ADMIN_PASSWORD).await.expect("login");
+    let csrf = web.csrf(&session).await;
+    let post = |path: &str, pairs: Vec<(&str, String)>| {
+        web.http
+            .post(web.at(path))
+            .header(COOKIE, session.clone())
+            .form_pairs(&pairs)
+            .send()
+    };
+
+    // Create on the page; a taken name, a bad name, a missing CSRF token are refused.
+    let new_user = |name: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("username", name.to_owned()),
+            ("password", "a-long-password".to_owned()),
+            ("role", "viewer".to_owned()),
+        ]
+    };
+    assert_eq!(post("/users", new_user("ana")).await.unwrap().status(), 303);
+    assert_eq!(post("/users", new_user("ana")).await.unwrap().status(), 409);
+    assert_eq!(post("/users", new_user("a b")).await.unwrap().status(), 400);
+    let mut no_csrf = new_user("bia");
+    no_csrf[0].1 = String::new();
+    assert_eq!(post("/users", no_csrf).await.unwrap().status(), 403);
+    let mut bad_role = new_user("bia");
+    bad_role[3].1 = "root".into();
+    assert_eq!(post("/users", bad_role).await.unwrap().status(), 400);
+
+    // Change the role on the page; a token for her, shown once.
+    let r = post(
+        "/users/ana/role",
+        vec![("csrf", csrf.clone()), ("role", "operator".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = post(
+        "/tokens",
+        vec![
+            ("csrf", csrf.clone()),
+            ("username", "ana".into()),
+            ("name", "painel".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    let start = html
+        .find("<pre id=\"new-token\">")
+        .expect("the token shown")
+        + 20;
+    let token = html[start..start + html[start..].find('<').unwrap()].to_owned();
+    assert!(token.starts_with("eaib_"), "{token}");
+    let who: Value = api_json(&web, &token, "/api/v1/session").await;
+    assert_eq!(who["role"], "operator");
+    let page = web
+        .http
+        .get(web.at("/users"))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("data-username=\"ana\"") && page.contains("painel"));
+    assert!(!page.contains(&token), "the secret is never listed");
+
+    // The API: list, change a role, disable (token refused at once), enable.
+    let users = api_json(&web, &admin, "/api/v1/users").await;
+    let ana = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "ana")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (ana["role"].as_str(), ana["disabled"].as_bool()),
+        (Some("operator"), Some(false))
+    );
+    let put_role = |user: &str, role: &str| {
+        web.http
+            .put(web.at(&format!("/api/v1/users/{user}/role")))
+            .bearer_auth(&admin)
+            .json(&json!({ "role": role }))
+            .send()
+    };
+    assert_eq!(put_role("ana", "viewer").await.unwrap().status(), 204);
+    assert_eq!(put_role("nobody", "viewer").await.unwrap().status(), 404);
+    assert_eq!(
+        put_role(ADMIN, "viewer").await.unwrap().status(),
+        409,
+        "the last admin keeps the role"
+    );
+    let act = |user: &str, what: &str| {
+        web.http
+            .post(web.at(&format!("/api/v1/users/{user}/{what}")))
+            .bearer_auth(&admin)
+            .send()
+    };
+    assert_eq!(
+        act(ADMIN, "disable").await.unwrap().status(),
+        409,
+        "not yourself"
+    );
+    assert_eq!(act("ana", "disable").await.unwrap().status(), 204);
+    let refused = web
+        .http
+        .get(web.at("/api/v1/session"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        401,
+        "a disabled user's token stops at once"
+    );
+    assert!(web.login("ana", "a-long-password").await.is_none());
+    let listed = api_json(&web, &admin, "/api/v1/users").await;
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["username"] == "ana" && u["disabled"] == true)
+    );
+    assert_eq!(act("ana", "enable").await.unwrap().status(), 204);
+    assert!(web.login("ana", "a-long-password").await.is_some());
+
+    // Tokens: listed without secrets, revoked on the page, then refused; bad ids refused.
+    let tokens = api_json(&web, &admin, "/api/v1/tokens").await;
+    let id = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["username"] == "ana")
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .expect("ana's token");
+    assert!(token.contains(&id) && !tokens.to_string().contains(&token));
+    let r = post(
+        &format!("/tokens/{id}/revoke"),
+        vec![("csrf", csrf.clone())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 303);
+    let refused = web
+        .http
+        .get(web.at("/api/v1/session"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    for (id, status) in [(id.as_str(), 404), ("not-hex", 400)] {
+        let r = web
+            .http
+            .delete(web.at(&format!("/api/v1/tokens/{id}")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "revoke {id}");
+    }
+
+    // Everything is in the audit.
+    let audit = api_json(&web, &admin, "/api/v1/audit?limit=500").await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for wanted in [
+        "user.create",
+        "user.role",
+        "user.role.refused",
+        "user.disable",
+        "user.disable.refused",
+        "user.enable",
+        "token.create",
+        "token.revoke",
+    ] {
+        assert!(
+            actions.contains(&wanted),
+            "{wanted} is not audited: {actions:?}"
+        );
+    }
+    let role_change = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "user.role" && e["detail"] == "operator → viewer");
+    assert!(
+        role_change.is_some(),
+        "the role change says from what to what"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_lock_a_name_or_an_address_but_not_an_admin_out_of_their_own_place() {
+    let web = Web::start().await;
+    let admin = web.admin_token().await;
+    let created = web
+        .http
+        .post(web.at("/api/v1/users"))
+        .bearer_auth(&admin)
+        .json(&json!({"username": "carla", "password": "right-password", "role": "viewer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 204);
+
+    // Five wrong passwords for a name lock it, even with the right one then, with a clear
+    // message; nothing is checked while locked.
+    for _ in 0..5 {
+        let (status, session, _) = web.login_from("carla", "wrong", "10.0.0.5").await;
+        assert_eq!((status, session), (401, None));
+    }
+    let (status, session, page) = web.login_from("carla", "right-password", "10.0.0.6").await;
+    assert_eq!((status, session.is_some()), (429, false));
+    assert!(
+        page.contains("Muitas tentativas de login malsucedidas"),
+        "{page}"
+    );
+    assert!(page.contains("minuto(s)"), "{page}");
+    // Other names from that address still get in.
+    let (status, session, _) = web.login_from(ADMIN, ADMIN_PASSWORD, "10.0.0.5").await;
+    assert_eq!((status, session.is_some()), (303, true));
+
+    // The admin signed in from 10.0.0.1; an attacker elsewhere fails five times with the
+    // admin's name: locked for unknown places, not for the admin's.
+    let (status, _, _) = web.login_from(ADMIN, ADMIN_PASSWORD, "10.0.0.1").await;
+    assert_eq!(status, 303);
+    for _ in 0..5 {
+        let (status, _, _) = web.login_from(ADMIN, "guess", "10.6.6.6").await;
+        assert_eq!(status, 401);
+    }
+    let (status, _, _) = web.login_from(ADMIN, ADMIN_PASSWORD, "10.6.6.7").await;
+    assert_eq!(status, 429);
+    let (status, session, _) = web.login_from(ADMIN, ADMIN_PASSWORD, "10.0.0.1").await;
+    assert_eq!(
+        (status, session.is_some()),
+        (303, true),
+        "the admin still gets in"
+    );
+
+    // Twenty failures from one address lock the address, whatever the names.
+    for i in 0..20 {
+        let (status, _, _) = web
+            .login_from(&format!("someone-{i}"), "x", "10.9.9.9")
+            .await;
+        assert_eq!(status, 401, "attempt {i}");
+    }
+    let (status, _, _) = web.login_from(ADMIN, ADMIN_PASSWORD, "10.9.9.9").await;
+    assert_eq!(status, 429);
+
+    let audit = api_json(&web, &admin, "/api/v1/audit?action=login.&limit=500").await;
+    let entries = audit.as_array().unwrap();
+    let count = |action: &str| entries.iter().filter(|e| e["action"] == action).count();
+    assert_eq!(count("login.throttled"), 3);
+    assert!(count("login.locked") >= 3, "{audit}");
+    assert!(
+        entries.iter().any(|e| e["action"] == "login.throttled"
+            && e["target"] == "carla"
+            && e["detail"].as_str().unwrap().contains("10.0.0.6")),
+        "{audit}"
+    );
 }

@@ -375,6 +375,67 @@ async fn forms_escape_or_refuse_hostile_values() {
         .unwrap();
     assert!(!html.contains("<script>alert(1)"));
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    // The users page: hostile names, roles, token names and ids are refused, never echoed raw.
+    for (path, pairs) in [
+        (
+            "/users".to_owned(),
+            vec![
+                ("username", SCRIPT.to_owned()),
+                ("password", "long-enough-1".into()),
+                ("role", "viewer".into()),
+            ],
+        ),
+        (
+            "/users".to_owned(),
+            vec![
+                ("username", "ok-name".into()),
+                ("password", "long-enough-1".into()),
+                ("role", SQL.to_owned()),
+            ],
+        ),
+        (
+            "/users".to_owned(),
+            vec![
+                ("username", "ok-name".into()),
+                ("password", huge()),
+                ("role", "viewer".into()),
+            ],
+        ),
+        (
+            format!("/users/{}/role", enc(SCRIPT)),
+            vec![("role", "viewer".into())],
+        ),
+        (format!("/users/{}/disable", enc(SQL)), vec![]),
+        (format!("/users/{}/enable", enc(&huge_url())), vec![]),
+        (
+            "/tokens".to_owned(),
+            vec![("username", ADMIN.into()), ("name", "a\u{1}b".into())],
+        ),
+        (
+            "/tokens".to_owned(),
+            vec![("username", SCRIPT.into()), ("name", "x".into())],
+        ),
+        (format!("/tokens/{}/revoke", enc(SQL)), vec![]),
+    ] {
+        let mut form = vec![("csrf", csrf.clone())];
+        form.extend(pairs);
+        let r = web
+            .http
+            .post(web.at(&path))
+            .header(COOKIE, &session)
+            .form_pairs(&form)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        assert!(
+            matches!(status, 400 | 404),
+            "POST {} → {status}",
+            &path[..path.len().min(60)]
+        );
+        assert!(!body.contains("<script>alert(1)"));
+    }
     // JSON API bodies: wrong types, huge values.
     let admin = web.admin_token().await;
     for body in [

@@ -5,11 +5,12 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
 
+use super::accounts::{self, TokenInfo, UserInfo};
 use super::actions::{self, DeParaInput, ReprocessOutcome};
 use super::audit::AuditEntry;
 use super::caller::Caller;
@@ -43,7 +44,11 @@ pub fn routes() -> Router<Shared> {
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/admin/reload", post(reload))
         .route("/api/v1/users", get(users).post(user_put))
-        .route("/api/v1/tokens", post(token_create))
+        .route("/api/v1/users/{username}/role", put(user_role))
+        .route("/api/v1/users/{username}/disable", post(user_disable))
+        .route("/api/v1/users/{username}/enable", post(user_enable))
+        .route("/api/v1/tokens", get(tokens).post(token_create))
+        .route("/api/v1/tokens/{id}", delete(token_revoke))
 }
 
 type ApiResult<T> = Result<Json<T>, WebError>;
@@ -54,7 +59,7 @@ type ApiResult<T> = Result<Json<T>, WebError>;
     paths(
         session, messages, message, payload, reprocess, reprocess_many, resolve,
         dashboard_counts, sync_runs, order, depara_list, depara_put, depara_delete, audit, reload, users,
-        user_put, token_create
+        user_put, user_role, user_disable, user_enable, tokens, token_create, token_revoke
     ),
     modifiers(&BearerScheme),
     security(("bearer" = [])),
@@ -368,27 +373,86 @@ async fn reload(State(state): State<Shared>, caller: Caller) -> ApiResult<Reload
     }))
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct UserInfo {
-    pub username: String,
-    pub role: Role,
-}
-
-/// The users (admin).
+/// The users, with their roles and whether they are disabled (admin).
 #[utoipa::path(get, path = "/api/v1/users", tag = "admin",
     responses((status = 200, body = [UserInfo]), (status = 401), (status = 403)))]
 async fn users(State(state): State<Shared>, caller: Caller) -> ApiResult<Vec<UserInfo>> {
     caller.require(Role::Admin)?;
-    let users = state.db().await?.users().await?;
-    Ok(Json(
-        users
-            .into_iter()
-            .map(|u| UserInfo {
-                username: u.username,
-                role: u.role,
-            })
-            .collect(),
-    ))
+    Ok(Json(state.db().await?.user_list().await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    pub role: Role,
+}
+
+/// Changes a user's role (admin; audited). 409 for the last active admin.
+#[utoipa::path(put, path = "/api/v1/users/{username}/role", tag = "admin",
+    params(("username" = String, Path)), request_body = RoleChange,
+    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 404),
+        (status = 409)))]
+async fn user_role(
+    State(state): State<Shared>,
+    caller: Caller,
+    Path(username): Path<String>,
+    Json(body): Json<RoleChange>,
+) -> Result<StatusCode, WebError> {
+    let admin = caller.require_api_write(Role::Admin)?;
+    accounts::change_role(&state, admin, &username, body.role.code()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Disables a user: no sign-in, no token, its sessions end (admin; audited). 409 for the last
+/// active admin and for yourself.
+#[utoipa::path(post, path = "/api/v1/users/{username}/disable", tag = "admin",
+    params(("username" = String, Path)),
+    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 404),
+        (status = 409)))]
+async fn user_disable(
+    State(state): State<Shared>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> Result<StatusCode, WebError> {
+    let admin = caller.require_api_write(Role::Admin)?;
+    accounts::set_disabled(&state, admin, &username, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Enables a disabled user again (admin; audited).
+#[utoipa::path(post, path = "/api/v1/users/{username}/enable", tag = "admin",
+    params(("username" = String, Path)),
+    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 404)))]
+async fn user_enable(
+    State(state): State<Shared>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> Result<StatusCode, WebError> {
+    let admin = caller.require_api_write(Role::Admin)?;
+    accounts::set_disabled(&state, admin, &username, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The API tokens, newest first, without their secrets (admin).
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "admin",
+    responses((status = 200, body = [TokenInfo]), (status = 401), (status = 403)))]
+async fn tokens(State(state): State<Shared>, caller: Caller) -> ApiResult<Vec<TokenInfo>> {
+    caller.require(Role::Admin)?;
+    Ok(Json(state.db().await?.tokens().await?))
+}
+
+/// Revokes an API token by its id (admin; audited).
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "admin",
+    params(("id" = String, Path, description = "the 16 hex digits after `eaib_`")),
+    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 404)))]
+async fn token_revoke(
+    State(state): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, WebError> {
+    let admin = caller.require_api_write(Role::Admin)?;
+    accounts::revoke_token(&state, admin, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -444,10 +508,7 @@ async fn token_create(
     caller: Caller,
     Json(body): Json<NewToken>,
 ) -> Result<(StatusCode, Json<IssuedToken>), WebError> {
-    let user = caller.require_api_write(Role::Admin)?;
-    let db = state.db().await?;
-    let token = db.create_token(&body.username, &body.name).await?;
-    db.audit(Some(user), "", "token.create", &body.username, &body.name)
-        .await?;
+    let admin = caller.require_api_write(Role::Admin)?;
+    let token = accounts::create_token(&state, admin, &body.username, &body.name).await?;
     Ok((StatusCode::CREATED, Json(IssuedToken { token })))
 }

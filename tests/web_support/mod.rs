@@ -31,6 +31,9 @@ fn admin_env() {
         unsafe {
             std::env::set_var("EAIBUS_ADMIN_USER", ADMIN);
             std::env::set_var("EAIBUS_ADMIN_PASSWORD", ADMIN_PASSWORD);
+            // Lets a test sign in "from" an address of its choosing (X-Forwarded-For); requests
+            // without the header keep the TCP peer.
+            std::env::set_var("EAIBUS_TRUST_PROXY", "true");
         }
         eaibus::transport::install_crypto();
     });
@@ -221,6 +224,42 @@ impl Web {
         cookies(&answer)
             .into_iter()
             .find(|c| c.starts_with("eaibus_session=") && c.len() > "eaibus_session=".len())
+    }
+
+    /// Signs in through the form as if from `address`: the status, the session cookie when
+    /// it worked, and the page.
+    pub async fn login_from(
+        &self,
+        user: &str,
+        password: &str,
+        address: &str,
+    ) -> (u16, Option<String>, String) {
+        let page = self
+            .http
+            .get(self.at("/login"))
+            .send()
+            .await
+            .expect("login page");
+        let csrf_cookie = cookies(&page)
+            .into_iter()
+            .find(|c| c.starts_with("eaibus_login_csrf="))
+            .expect("a login CSRF cookie");
+        let html = page.text().await.expect("html");
+        let csrf = hidden_value(&html, "csrf").expect("a csrf field");
+        let answer = self
+            .http
+            .post(self.at("/login"))
+            .header(COOKIE, csrf_cookie)
+            .header("x-forwarded-for", address)
+            .form_pairs(&[("username", user), ("password", password), ("csrf", &csrf)])
+            .send()
+            .await
+            .expect("login answer");
+        let status = answer.status().as_u16();
+        let session = cookies(&answer)
+            .into_iter()
+            .find(|c| c.starts_with("eaibus_session=") && c.len() > "eaibus_session=".len());
+        (status, session, answer.text().await.expect("a body"))
     }
 
     /// The CSRF token of this login.

@@ -50,6 +50,7 @@ pub fn page(caller: &Caller, title: &str, content: Markup) -> Response {
                         a href="/sync-logs" { (lang.t("sync_logs")) }
                         a href="/depara" { (lang.t("depara")) }
                         @if caller.role() == Some(Role::Admin) {
+                            a href="/users" { (lang.t("users")) }
                             a href="/audit" { (lang.t("audit")) }
                         }
                     }
