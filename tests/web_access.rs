@@ -585,6 +585,18 @@ async fn reload_refuses_an_invalid_table_and_keeps_the_running_one() {
             "{path} is missing from the OpenAPI document"
         );
     }
+    for schema in [
+        "OrderView",
+        "SyncRunList",
+        "ResolutionView",
+        "UserInfo",
+        "TokenInfo",
+    ] {
+        assert!(
+            openapi["components"]["schemas"].get(schema).is_some(),
+            "the {schema} schema is missing from the OpenAPI document"
+        );
+    }
 }
 
 async fn api_json(web: &Web, token: &str, path: &str) -> Value {
@@ -625,6 +637,11 @@ async fn a_resolution_is_kept_shown_filtered_audited_and_lifted_by_a_reprocess()
         .await
         .unwrap();
     assert_eq!(refused.status(), 400, "control characters are refused");
+    let errors = |d: Value| d["kpis"]["errors_last_24h"].as_i64().unwrap();
+    assert_eq!(
+        errors(api_json(&web, &viewer, "/api/v1/dashboard").await),
+        2
+    );
     let done = resolve(
         &operator,
         json!({"note": "combinado com a loja; maria@example.com"}),
@@ -634,6 +651,11 @@ async fn a_resolution_is_kept_shown_filtered_audited_and_lifted_by_a_reprocess()
     assert_eq!(done.status(), 200);
     let body: Value = done.json().await.unwrap();
     assert_eq!(body["resolved_by"], "res-op");
+    assert_eq!(
+        errors(api_json(&web, &viewer, "/api/v1/dashboard").await),
+        1,
+        "a resolved message no longer counts as an error"
+    );
     let again = resolve(&operator, json!({})).await.unwrap();
     assert_eq!(again.status(), 409, "resolved once");
     assert!(again.text().await.unwrap().contains("res-op"));

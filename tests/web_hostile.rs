@@ -45,6 +45,7 @@ async fn query_parameters_are_escaped_or_refused() {
         "page",
         "page_size",
         "lang",
+        "resolved",
     ];
     for base in ["/", "/api/v1/messages"] {
         for param in params {

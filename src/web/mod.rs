@@ -6,7 +6,7 @@
 //! - `db`: the web's own tables in the monitor database (SQLite or PostgreSQL);
 //! - `users`, `session`, `caller`: who is asking (passwords, tokens, cookies, CSRF, roles);
 //! - `audit`: the trail of every action;
-//! - `queries`: reads the monitor store does not offer yet (KPIs, latency, resolutions);
+//! - `queries`: reads the monitor store does not offer yet (KPIs, latency);
 //! - `listing`: the message list and detail as the pages and the API show them;
 //! - `actions`: reprocess, resolve, De/Para changes, reload — checked and audited;
 //! - `accounts`: users and API tokens as admins manage them — checked and audited;

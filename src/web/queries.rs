@@ -15,7 +15,7 @@ pub struct Kpis {
     /// When a delivery last succeeded (ms since epoch).
     pub last_successful_sync: Option<i64>,
     /// Messages received in the last 24 hours that are now failed, parked, not delivered or
-    /// refused.
+    /// refused, and not resolved by hand.
     pub errors_last_24h: i64,
     /// Deliveries that succeeded since the first of this month (Brasília time).
     pub synced_this_month: i64,
@@ -49,8 +49,9 @@ impl WebDb {
         .await?
         .try_get::<Option<i64>, _>(0)?);
         let errors: i64 = with_pool!(self, pool => sqlx::query(
-            "SELECT COUNT(*) FROM monitor_messages WHERE received_at >= $1 \
-             AND situation IN ($2, $3, $4, $5)",
+            "SELECT COUNT(*) FROM monitor_messages m WHERE received_at >= $1 \
+             AND situation IN ($2, $3, $4, $5) AND NOT EXISTS (SELECT 1 FROM monitor_resolutions r \
+             WHERE r.message_uuid = m.uuid AND r.repeated_failures = m.repeated_failures)",
         )
         .bind(now - 24 * 3600 * 1000)
         .bind(failing[0].code())
