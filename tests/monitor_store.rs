@@ -1610,6 +1610,23 @@ async fn sync_runs_count_outcomes_and_end_with_a_status(store: MonitorStore) {
     assert_eq!(page2.runs.len(), 2);
     assert_eq!(page2.total, 5);
     assert!(store.sync_run(999_999).await.unwrap().is_none());
+
+    // A delivery run left running by a stopped process is closed in error; others stay.
+    let closed = store
+        .close_abandoned_sync_runs(SyncKind::Delivery, now_millis() + 1)
+        .await
+        .unwrap();
+    assert_eq!(closed, 1);
+    let abandoned = store.sync_run(still_running.id()).await.unwrap().unwrap();
+    assert_eq!(abandoned.status, SyncStatus::Error);
+    assert!(abandoned.detail.unwrap().starts_with("abandoned"));
+    assert_eq!(
+        store
+            .close_abandoned_sync_runs(SyncKind::Delivery, now_millis() + 1)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 #[tokio::test]

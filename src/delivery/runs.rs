@@ -120,6 +120,16 @@ impl RouteRuns {
             },
             None => StartedBy::Schedule,
         };
+        // A live run closes within RUN_SPAN; one open for twice that long belonged to a process
+        // that stopped (crashed, killed) before closing it.
+        let stale = crate::monitor::time::now_millis() - 2 * RUN_SPAN.as_millis() as i64;
+        if let Err(e) = self
+            .monitor
+            .close_abandoned_sync_runs(SyncKind::Delivery, stale)
+            .await
+        {
+            warn!(route, error = %e, "Abandoned delivery runs could not be closed.");
+        }
         let run = NewSyncRun {
             kind: SyncKind::Delivery,
             started_by,

@@ -236,6 +236,17 @@ impl MonitorStore {
         on_backend!(self, finish_sync_run(id, error, now))
     }
 
+    /// Closes, in error, the runs of `kind` still running that started before `before` (ms):
+    /// their process stopped before it could close them. Returns how many it closed.
+    pub async fn close_abandoned_sync_runs(
+        &self,
+        kind: SyncKind,
+        before: i64,
+    ) -> Result<u64, MonitorError> {
+        let now = time::now_millis();
+        on_backend!(self, close_abandoned_sync_runs(kind, before, now))
+    }
+
     pub async fn sync_run(&self, id: i64) -> Result<Option<SyncRun>, MonitorError> {
         on_backend!(self, sync_run(id))
     }

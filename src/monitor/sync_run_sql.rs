@@ -131,6 +131,27 @@ pub(crate) async fn finish_sync_run(
     Ok(Some(run_from(&row)?))
 }
 
+pub(crate) async fn close_abandoned_sync_runs(
+    pool: &Pool<Db>,
+    kind: SyncKind,
+    before: i64,
+    now: i64,
+) -> Result<u64, MonitorError> {
+    let closed = sqlx::query(
+        "UPDATE monitor_sync_runs SET finished_at = $3, status = $4, detail = $5 \
+         WHERE kind = $1 AND finished_at IS NULL AND started_at < $2",
+    )
+    .bind(kind.code())
+    .bind(before)
+    .bind(now)
+    .bind(SyncStatus::Error.code())
+    .bind("abandoned: the process stopped before closing the run")
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(closed)
+}
+
 pub(crate) async fn sync_run(pool: &Pool<Db>, id: i64) -> Result<Option<SyncRun>, MonitorError> {
     let row = sqlx::query(AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM monitor_sync_runs WHERE id = $1"

@@ -261,7 +261,7 @@ pub async fn reprocess_bulk(
                     td { (o.error.clone().unwrap_or_default()) }
                 } } }
             }
-            p { a href="/" { (lang.t("messages")) } }
+            p { a href="/" { (lang.t("messages")) } " · " a href="/sync-logs?kind=reprocess" { (lang.t("sync_logs")) } }
         };
         Ok(page(&caller, lang.t("reprocess_selected"), content))
     }
