@@ -226,7 +226,7 @@ impl Web {
             .find(|c| c.starts_with("eaibus_session=") && c.len() > "eaibus_session=".len())
     }
 
-    /// Signs in through the form as if from `address`: the status, the session cookie when
+    /// Signs in through the form as if from `address`: the status, the login cookie when
     /// it worked, and the page.
     pub async fn login_from(
         &self,
