@@ -14,5 +14,6 @@ pub mod ops;
 pub mod order;
 pub mod schema;
 pub mod simulator;
+pub mod telemetry;
 pub mod transport;
 pub mod web;

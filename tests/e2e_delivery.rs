@@ -627,3 +627,69 @@ async fn the_route_delivers_the_message_as_mapped_at_ingest() {
     );
     e.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_workers_deliveries_are_recorded_as_a_sync_run() {
+    let sale_id = format!("OMNI-PED-{}", tag());
+    let mut seeds = default_seeds();
+    seeds.push(seed("SL1", "L1_DOC", &sale_id, SALE_DESTINATION));
+    let e = Eaibus::start(
+        "sync-run",
+        Options {
+            seeds,
+            ..Options::default()
+        },
+    )
+    .await;
+    let uuid = fresh_uuid();
+    let mut message = small_trace_order(&uuid, "000903");
+    set_ci(
+        message.get_mut("Content").unwrap(),
+        "RetailSalesInternalId",
+        Value::String(SALE_DESTINATION.into()),
+    );
+    let (status, _) = e.post_json(&message).await;
+    assert_eq!(status, 202);
+    e.wait_on_topic(&e.omni_topic, &uuid).await;
+    let route = e.bus.monitor.deliveries(&uuid).await.unwrap()[0]
+        .route
+        .clone();
+    // The run closes once the route has nothing more to do.
+    let deadline = Instant::now() + PATIENCE;
+    let run = loop {
+        let runs = e
+            .bus
+            .monitor
+            .sync_runs(&eaibus::monitor::SyncRunFilter {
+                kind: Some(eaibus::monitor::SyncKind::Delivery),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .runs;
+        if let Some(run) = runs
+            .into_iter()
+            .find(|r| r.scope == route && r.finished_at.is_some())
+        {
+            break run;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no finished delivery run of {route}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        run.started_by,
+        eaibus::monitor::StartedBy::Webhook,
+        "it came over REST"
+    );
+    assert_eq!((run.succeeded, run.failed), (1, 0));
+    assert_eq!(run.status, eaibus::monitor::SyncStatus::Success);
+    // The delivery's latency (appended → delivered) was observed for the route.
+    let observed = eaibus::telemetry::global()
+        .delivery_histogram(&route)
+        .map_or(0, |h| h.count());
+    assert!(observed >= 1, "no delivery latency observed for {route}");
+    e.stop().await;
+}

@@ -10,7 +10,8 @@ use std::time::Duration;
 use eaibus::monitor::time::now_millis;
 use eaibus::monitor::{
     DeliveryOutcome, DeliveryStart, Direction, Format, LearnedDePara, MessageFilter, MonitorError,
-    MonitorStore, NewMessage, Received, Situation, Stage,
+    MonitorStore, NewMessage, NewSyncRun, Received, ResolveOutcome, Situation, Stage, StartedBy,
+    SyncCounts, SyncKind, SyncOutcome, SyncRunFilter, SyncStatus,
 };
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -130,6 +131,8 @@ contract!(
     unknown_messages_are_reported,
     learned_depara_is_kept_per_message,
     pending_deliveries_come_oldest_message_first,
+    resolutions_hold_until_a_reprocess,
+    sync_runs_count_outcomes_and_end_with_a_status,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1386,6 +1389,246 @@ async fn pending_deliveries_come_oldest_message_first(store: MonitorStore) {
 // ---------------------------------------------------------------------------------------------
 // Per database
 
+async fn resolutions_hold_until_a_reprocess(store: MonitorStore) {
+    let uuid = "e0000000-0000-4000-8000-00000000000r";
+    let delivered = "e0000000-0000-4000-8000-00000000000d";
+    for u in [uuid, delivered] {
+        store
+            .record_received(&message(u, "RetailSales"))
+            .await
+            .unwrap();
+        store.start_delivery(u, "protheus").await.unwrap();
+    }
+    store
+        .record_attempt(
+            uuid,
+            "protheus",
+            &DeliveryOutcome::Parked {
+                error: "down".into(),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .record_attempt(
+            delivered,
+            "protheus",
+            &DeliveryOutcome::Delivered {
+                response: "ok".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.resolution(uuid).await.unwrap(), None);
+    let resolved = |filter: Option<bool>| MessageFilter {
+        resolved: filter,
+        search: vec!["e0000000".into()],
+        ..MessageFilter::default()
+    };
+
+    // Resolved with a note (NUL kept out, as text elsewhere), shown in the timeline, filterable.
+    let outcome = store
+        .resolve(uuid, "op1", Some("  combinado com o cliente\0 "))
+        .await
+        .unwrap();
+    let ResolveOutcome::Resolved(first) = outcome else {
+        panic!("not resolved: {outcome:?}");
+    };
+    assert_eq!(first.resolved_by, "op1");
+    assert_eq!(
+        first.note.as_deref(),
+        Some("combinado com o cliente\u{FFFD}")
+    );
+    assert_eq!(store.resolution(uuid).await.unwrap(), Some(first.clone()));
+    let timeline = store.timeline(uuid).await.unwrap();
+    let last = timeline.last().unwrap();
+    assert!(
+        last.detail
+            .as_deref()
+            .unwrap()
+            .contains("resolvido por op1"),
+        "{last:?}"
+    );
+    assert_eq!(
+        last.situation,
+        Situation::Bloqueado,
+        "the situation does not change"
+    );
+    let only = store.list(&resolved(Some(true))).await.unwrap();
+    assert_eq!(only.total, 1);
+    assert_eq!(only.messages[0].uuid, uuid);
+    let others = store.list(&resolved(Some(false))).await.unwrap();
+    assert_eq!(others.total, 1);
+    assert_eq!(others.messages[0].uuid, delivered);
+    assert_eq!(store.list(&resolved(None)).await.unwrap().total, 2);
+
+    // Twice: the first stands. A delivered message needs none. An unknown one is reported.
+    assert_eq!(
+        store.resolve(uuid, "op2", None).await.unwrap(),
+        ResolveOutcome::AlreadyResolved(first)
+    );
+    assert_eq!(
+        store.resolve(delivered, "op2", None).await.unwrap(),
+        ResolveOutcome::Finished
+    );
+    assert!(matches!(
+        store.resolve("nope", "op2", None).await,
+        Err(MonitorError::UnknownMessage { .. })
+    ));
+
+    // A reprocess lifts it; it can be resolved again afterwards.
+    store.reset_for_reprocess(uuid, "protheus").await.unwrap();
+    assert_eq!(store.resolution(uuid).await.unwrap(), None);
+    assert_eq!(store.list(&resolved(Some(true))).await.unwrap().total, 0);
+    store.start_delivery(uuid, "protheus").await.unwrap();
+    store
+        .record_attempt(
+            uuid,
+            "protheus",
+            &DeliveryOutcome::Parked {
+                error: "down again".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let again = store.resolve(uuid, "op2", None).await.unwrap();
+    assert!(
+        matches!(&again, ResolveOutcome::Resolved(r) if r.resolved_by == "op2" && r.note.is_none()),
+        "{again:?}"
+    );
+}
+
+async fn sync_runs_count_outcomes_and_end_with_a_status(store: MonitorStore) {
+    let run = |kind, started_by: StartedBy| NewSyncRun {
+        kind,
+        started_by,
+        actor: Some("op1".into()),
+        scope: "protheus <b>".into(),
+    };
+    // Partial: some succeeded, some failed; counted in two flushes.
+    let mut partial = store
+        .start_sync_run(&run(SyncKind::Delivery, StartedBy::Webhook))
+        .await
+        .unwrap();
+    partial.count(SyncOutcome::Succeeded);
+    partial.count(SyncOutcome::Succeeded);
+    partial.flush().await.unwrap();
+    let running = store.sync_run(partial.id()).await.unwrap().unwrap();
+    assert_eq!(running.status, SyncStatus::Running);
+    assert_eq!((running.total, running.succeeded), (2, 2));
+    assert_eq!(running.finished_at, None);
+    partial.count(SyncOutcome::Failed);
+    partial.count(SyncOutcome::Skipped);
+    let done = partial.finish().await.unwrap().unwrap();
+    assert_eq!(done.status, SyncStatus::Partial);
+    assert_eq!(
+        (done.total, done.succeeded, done.failed, done.skipped),
+        (4, 2, 1, 1)
+    );
+    assert!(done.finished_at.is_some());
+    assert_eq!(done.scope, "protheus <b>");
+    assert_eq!(done.actor.as_deref(), Some("op1"));
+
+    // Success (skips do not fail a run), error (all failed), aborted (error with the reason).
+    let mut success = store
+        .start_sync_run(&run(SyncKind::Reprocess, StartedBy::Manual))
+        .await
+        .unwrap();
+    success.count_all(SyncCounts {
+        succeeded: 3,
+        failed: 0,
+        skipped: 2,
+    });
+    assert_eq!(
+        success.finish().await.unwrap().unwrap().status,
+        SyncStatus::Success
+    );
+    let mut error = store
+        .start_sync_run(&run(SyncKind::Redrive, StartedBy::Manual))
+        .await
+        .unwrap();
+    error.count(SyncOutcome::Failed);
+    assert_eq!(
+        error.finish().await.unwrap().unwrap().status,
+        SyncStatus::Error
+    );
+    let aborted = store
+        .start_sync_run(&run(SyncKind::Replay, StartedBy::Kafka))
+        .await
+        .unwrap();
+    let aborted_id = aborted.id();
+    let stopped = aborted
+        .abort("the log is unavailable")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stopped.status, SyncStatus::Error);
+    assert_eq!(stopped.detail.as_deref(), Some("the log is unavailable"));
+    // A closed run stays as it was.
+    let again = store
+        .finish_sync_run(aborted_id, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, stopped);
+    let still_running = store
+        .start_sync_run(&run(SyncKind::Delivery, StartedBy::Schedule))
+        .await
+        .unwrap();
+
+    // Listed newest first, filtered, paged.
+    let all = store.sync_runs(&SyncRunFilter::default()).await.unwrap();
+    assert_eq!(all.total, 5);
+    assert_eq!(all.runs[0].id, still_running.id());
+    assert_eq!(all.runs[0].status, SyncStatus::Running);
+    let deliveries = store
+        .sync_runs(&SyncRunFilter {
+            kind: Some(SyncKind::Delivery),
+            ..SyncRunFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(deliveries.total, 2);
+    let manual_errors = store
+        .sync_runs(&SyncRunFilter {
+            started_by: Some(StartedBy::Manual),
+            status: Some(SyncStatus::Error),
+            ..SyncRunFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(manual_errors.total, 1);
+    assert_eq!(manual_errors.runs[0].kind, SyncKind::Redrive);
+    let page2 = store
+        .sync_runs(&SyncRunFilter {
+            page: 2,
+            page_size: 2,
+            ..SyncRunFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page2.runs.len(), 2);
+    assert_eq!(page2.total, 5);
+    assert!(store.sync_run(999_999).await.unwrap().is_none());
+
+    // A delivery run left running by a stopped process is closed in error; others stay.
+    let closed = store
+        .close_abandoned_sync_runs(SyncKind::Delivery, now_millis() + 1)
+        .await
+        .unwrap();
+    assert_eq!(closed, 1);
+    let abandoned = store.sync_run(still_running.id()).await.unwrap().unwrap();
+    assert_eq!(abandoned.status, SyncStatus::Error);
+    assert!(abandoned.detail.unwrap().starts_with("abandoned"));
+    assert_eq!(
+        store
+            .close_abandoned_sync_runs(SyncKind::Delivery, now_millis() + 1)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
 #[tokio::test]
 async fn sqlite_file_uses_wal_and_reopens_with_its_data() {
     let dir = tempfile::tempdir().unwrap();
@@ -1422,7 +1665,7 @@ async fn sqlite_file_uses_wal_and_reopens_with_its_data() {
         .fetch_one(&mut connection)
         .await
         .unwrap();
-    assert_eq!(versions, 2, "each migration runs once");
+    assert_eq!(versions, 3, "each migration runs once");
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! The monitor in a real browser: headless Chromium driven through chromedriver (started here
 //! on a free port) with fantoccini. Log in, filter the list, open a failed message, reprocess
-//! it, see its situation change. Screenshots go to `target/web-browser/`.
+//! it, see its situation change; mark another resolved with a note and find it with the
+//! "resolved" filter; look an order up on the orders page; read the sync logs. Screenshots go
+//! to `target/web-browser/`.
 //!
 //! Needs /usr/bin/chromium and /usr/bin/chromedriver (Debian `chromium chromium-driver`).
 //! Without them the test is skipped with a note — except under `CI=true`, where it fails.
@@ -103,6 +105,11 @@ async fn support_reprocesses_a_failed_message_in_the_browser() {
         Web::parked("Protheus answered 500"),
     )
     .await;
+    web.seed_order("OMNI-BROWSER-1").await;
+    // A DLQ redrive from the command line leaves a run in the sync logs.
+    eaibus::ops::runs::redrive(&web.bus, &eaibus::ops::dlq::Selection::default())
+        .await
+        .expect("a redrive of the empty DLQ");
 
     let driver = start_driver().await;
     let profile = tempfile::tempdir().expect("a profile directory");
@@ -193,9 +200,105 @@ async fn support_reprocesses_a_failed_message_in_the_browser() {
         let repeated = client.find(Locator::Id("repeated")).await?.text().await?;
         assert_eq!(repeated, "1");
         shot(&client, "4-reprocessed").await;
+
+        // Mark the waiting message resolved, with a note; the detail shows who and when.
+        client
+            .goto(&web.at("/messages/11111111-aaaa-4000-8000-000000000001"))
+            .await?;
+        client
+            .find(Locator::Css("form.resolve input.note"))
+            .await?
+            .send_keys("Conferido com a loja")
+            .await?;
+        client
+            .find(Locator::Css("form.resolve button"))
+            .await?
+            .click()
+            .await?;
+        client.accept_alert().await?;
+        let by = client
+            .wait()
+            .for_element(Locator::Id("resolved-by"))
+            .await?
+            .text()
+            .await?;
+        assert!(by.contains(ADMIN), "resolved by {by}");
+        let note = client
+            .find(Locator::Id("resolution-note"))
+            .await?
+            .text()
+            .await?;
+        assert_eq!(note, "Conferido com a loja");
+        shot(&client, "5-resolved").await;
+
+        // The list's "resolved" filter finds it alone.
+        client.goto(&web.at("/")).await?;
+        client
+            .find(Locator::Css("#resolved option[value='1']"))
+            .await?
+            .click()
+            .await?;
+        client.find(Locator::Id("apply")).await?.click().await?;
+        client
+            .wait()
+            .for_element(Locator::Css("#resolved option[value='1'][selected]"))
+            .await?;
+        let rows = client.find_all(Locator::Css("tr.message")).await?;
+        assert_eq!(rows.len(), 1, "one resolved message");
+        let uuid = rows[0].attr("data-uuid").await?;
+        assert_eq!(
+            uuid.as_deref(),
+            Some("11111111-aaaa-4000-8000-000000000001")
+        );
+        shot(&client, "6-resolved-filter").await;
+
+        // The orders page: find the order by its Protheus sale id.
+        client
+            .find(Locator::Css("nav a[href='/orders']"))
+            .await?
+            .click()
+            .await?;
+        client
+            .wait()
+            .for_element(Locator::Id("order-id-input"))
+            .await?
+            .send_keys(&web_support::order_support::protheus_sale_id(
+                "OMNI-BROWSER-1",
+            ))
+            .await?;
+        client.find(Locator::Id("search")).await?.click().await?;
+        let found = client
+            .wait()
+            .for_element(Locator::Id("order-id"))
+            .await?
+            .text()
+            .await?;
+        assert_eq!(found, "OMNI-BROWSER-1");
+        let invoices = client.find_all(Locator::Css("tr.invoice")).await?;
+        assert_eq!(invoices.len(), 1, "one invoice");
+        shot(&client, "7-order").await;
+
+        // The sync logs: the redrive run is there.
+        client
+            .find(Locator::Css("nav a[href='/sync-logs']"))
+            .await?
+            .click()
+            .await?;
+        client.wait().for_element(Locator::Id("sync-runs")).await?;
+        let runs = client.find_all(Locator::Css("tr.sync-run")).await?;
+        assert_eq!(runs.len(), 1, "one run");
+        let text = runs[0].text().await?;
+        assert!(
+            text.contains("Reenvio da DLQ") && text.contains("Manual"),
+            "{text}"
+        );
+        shot(&client, "8-sync-logs").await;
         Ok::<(), fantoccini::error::CmdError>(())
     }
     .await;
+    if result.is_err() {
+        shot(&client, "failed").await;
+    }
     let _ = client.close().await;
     result.expect("the browser steps");
     let record = web
@@ -209,4 +312,12 @@ async fn support_reprocesses_a_failed_message_in_the_browser() {
         record.situation,
         eaibus::monitor::Situation::AguardandoExecucao
     );
+    let resolution = web
+        .bus
+        .monitor
+        .resolution("11111111-aaaa-4000-8000-000000000001")
+        .await
+        .unwrap()
+        .expect("resolved in the store");
+    assert_eq!(resolution.note.as_deref(), Some("Conferido com a loja"));
 }

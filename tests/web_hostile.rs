@@ -45,6 +45,7 @@ async fn query_parameters_are_escaped_or_refused() {
         "page",
         "page_size",
         "lang",
+        "resolved",
     ];
     for base in ["/", "/api/v1/messages"] {
         for param in params {
@@ -127,6 +128,79 @@ async fn query_parameters_are_escaped_or_refused() {
             );
             assert!(!body.contains("<script>alert(1)"));
         }
+    }
+    // The orders page's id and the sync logs' filters.
+    for (path, params) in [
+        ("/orders", &["id", "lang"][..]),
+        (
+            "/sync-logs",
+            &["kind", "started_by", "status", "page", "page_size", "lang"][..],
+        ),
+        (
+            "/api/v1/sync-runs",
+            &["kind", "started_by", "status", "page", "page_size"][..],
+        ),
+    ] {
+        for param in params {
+            for (value, kind) in [
+                (SCRIPT.to_owned(), "script"),
+                (SQL.to_owned(), "sql"),
+                (huge_url(), "huge"),
+                ("-1".to_owned(), "negative"),
+                ("a\u{1}b".to_owned(), "control"),
+            ] {
+                let r = web
+                    .http
+                    .get(web.at(&format!("{path}?{param}={}", enc(&value))))
+                    .header(COOKIE, &session)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                let body = r.text().await.unwrap();
+                assert!(
+                    matches!(status, 200 | 400 | 404),
+                    "{path} {param}={kind} → {status}"
+                );
+                assert!(
+                    !body.contains("<script>alert(1)"),
+                    "{path} {param}={kind} reflected markup"
+                );
+                if kind == "huge" && *param != "lang" {
+                    assert_eq!(status, 400, "{path} {param}=huge must be refused");
+                }
+            }
+        }
+    }
+    // An order id with markup is looked up as text and not found; one with control characters
+    // is refused; the API path alike.
+    let r = web
+        .http
+        .get(web.at(&format!("/orders?id={}", enc(SCRIPT))))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "the id is shown escaped"
+    );
+    for (id, expected) in [
+        (SQL.to_owned(), 404),
+        (huge_url(), 400),
+        ("a\u{1}b".to_owned(), 400),
+    ] {
+        let r = web
+            .http
+            .get(web.at(&format!("/api/v1/orders/{}", enc(&id))))
+            .header(COOKIE, &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), expected, "GET /api/v1/orders/…");
+        assert!(!r.text().await.unwrap().contains("<script>alert(1)"));
     }
     // De/Para and audit queries.
     for path in ["/depara", "/api/v1/depara", "/audit", "/api/v1/audit"] {
@@ -266,6 +340,103 @@ async fn forms_escape_or_refuse_hostile_values() {
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();
     assert!(!html.contains("<script>alert(1)"));
+    // Resolution notes: markup is kept as data and shown escaped; huge or control characters
+    // are refused.
+    web.seed("hostile-note", "KEY-N", Web::parked("down")).await;
+    for (note, expected) in [
+        (huge(), 400),
+        ("a\u{0}b".to_owned(), 400),
+        (SCRIPT.to_owned(), 303),
+    ] {
+        let r = web
+            .http
+            .post(web.at("/messages/hostile-note/resolve"))
+            .header(COOKIE, &session)
+            .form_pairs(&[("csrf", csrf.as_str()), ("note", note.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            expected,
+            "a note of {} bytes",
+            note.len()
+        );
+    }
+    let admin_session = web.login(ADMIN, ADMIN_PASSWORD).await.expect("login");
+    let html = web
+        .http
+        .get(web.at("/messages/hostile-note?reveal=1"))
+        .header(COOKIE, &admin_session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("<script>alert(1)"));
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    // The users page: hostile names, roles, token names and ids are refused, never echoed raw.
+    for (path, pairs) in [
+        (
+            "/users".to_owned(),
+            vec![
+                ("username", SCRIPT.to_owned()),
+                ("password", "long-enough-1".into()),
+                ("role", "viewer".into()),
+            ],
+        ),
+        (
+            "/users".to_owned(),
+            vec![
+                ("username", "ok-name".into()),
+                ("password", "long-enough-1".into()),
+                ("role", SQL.to_owned()),
+            ],
+        ),
+        (
+            "/users".to_owned(),
+            vec![
+                ("username", "ok-name".into()),
+                ("password", huge()),
+                ("role", "viewer".into()),
+            ],
+        ),
+        (
+            format!("/users/{}/role", enc(SCRIPT)),
+            vec![("role", "viewer".into())],
+        ),
+        (format!("/users/{}/disable", enc(SQL)), vec![]),
+        (format!("/users/{}/enable", enc(&huge_url())), vec![]),
+        (
+            "/tokens".to_owned(),
+            vec![("username", ADMIN.into()), ("name", "a\u{1}b".into())],
+        ),
+        (
+            "/tokens".to_owned(),
+            vec![("username", SCRIPT.into()), ("name", "x".into())],
+        ),
+        (format!("/tokens/{}/revoke", enc(SQL)), vec![]),
+    ] {
+        let mut form = vec![("csrf", csrf.clone())];
+        form.extend(pairs);
+        let r = web
+            .http
+            .post(web.at(&path))
+            .header(COOKIE, &session)
+            .form_pairs(&form)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        assert!(
+            matches!(status, 400 | 404),
+            "POST {} → {status}",
+            &path[..path.len().min(60)]
+        );
+        assert!(!body.contains("<script>alert(1)"));
+    }
     // JSON API bodies: wrong types, huge values.
     let admin = web.admin_token().await;
     for body in [
@@ -285,6 +456,21 @@ async fn forms_escape_or_refuse_hostile_values() {
             "bulk body → {}",
             r.status()
         );
+    }
+    for body in [
+        serde_json::json!({"note": 5}),
+        serde_json::json!({"note": "x".repeat(5000)}),
+        serde_json::json!({"other": "field"}),
+    ] {
+        let r = web
+            .http
+            .post(web.at("/api/v1/messages/hostile-note/resolve"))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "resolve body {body}");
     }
     let r = web
         .http

@@ -72,14 +72,70 @@ async fn the_monitor_works_on_postgresql() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // Resolved (kept in the monitor store), filterable; a delivered message needs none.
+    let resolve = |uuid: &str| {
+        web.http
+            .post(web.at(&format!("/api/v1/messages/{uuid}/resolve")))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"note": "pg"}))
+            .send()
+    };
+    assert_eq!(resolve("pg-parked").await.unwrap().status(), 200);
+    assert_eq!(resolve("pg-delivered").await.unwrap().status(), 409);
+    let resolved: Value = get("/api/v1/messages?q=pg-&resolved=1", &viewer)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resolved["total"], 1);
+    // A bulk reprocess is a sync run.
     let r = web
         .http
-        .post(web.at("/api/v1/messages/pg-delivered/resolve"))
+        .post(web.at("/api/v1/messages/reprocess"))
         .bearer_auth(&token)
+        .json(&serde_json::json!({"uuids": ["pg-unknown"]}))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 204);
+    assert_eq!(r.status(), 200);
+    let runs: Value = get("/api/v1/sync-runs?kind=reprocess", &viewer)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(runs["total"], 1);
+    assert_eq!(runs["runs"][0]["status"], "error");
+    // Orders from the read model on PostgreSQL.
+    web.seed_order("PG-ORDER-1").await;
+    let order = get("/api/v1/orders/PG-ORDER-1", &viewer).await.unwrap();
+    assert_eq!(order.status(), 200);
+    // Users and tokens, and a throttled name.
+    let users = |path: &str| {
+        web.http
+            .post(web.at(&format!("/api/v1/users/pg-viewer/{path}")))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(users("disable").await.unwrap().status(), 204);
+    assert_eq!(get("/api/v1/session", &viewer).await.unwrap().status(), 401);
+    assert_eq!(users("enable").await.unwrap().status(), 204);
+    assert_eq!(get("/api/v1/session", &viewer).await.unwrap().status(), 200);
+    let tokens: Value = get("/api/v1/tokens", &token)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(tokens.as_array().unwrap().len() >= 2);
+    for _ in 0..5 {
+        assert!(web.login("pg-viewer", "wrong-password").await.is_none());
+    }
+    let (status, _, _) = web
+        .login_from("pg-viewer", web_support::PASSWORD, "10.1.1.1")
+        .await;
+    assert_eq!(status, 429);
     let dashboard: Value = get("/api/v1/dashboard", &viewer)
         .await
         .unwrap()
@@ -95,10 +151,10 @@ async fn the_monitor_works_on_postgresql() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("eaibus_delivery_latency_seconds_count{route=\"protheus\"} 1"),
+        metrics.contains("eaibus_end_to_end_latency_seconds_count{route=\"protheus\"} 1"),
         "{metrics}"
     );
-    let audit: Value = get("/api/v1/audit", &token)
+    let audit: Value = get("/api/v1/audit?limit=500", &token)
         .await
         .unwrap()
         .json()
@@ -116,6 +172,9 @@ async fn the_monitor_works_on_postgresql() {
         "message.resolve",
         "user.upsert",
         "token.create",
+        "user.disable",
+        "user.enable",
+        "login.throttled",
     ] {
         assert!(actions.contains(&wanted), "{wanted} missing: {actions:?}");
     }

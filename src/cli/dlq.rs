@@ -313,7 +313,7 @@ async fn redrive(bus: &Bus, selection: &Selection, dry_run: bool) -> anyhow::Res
         println!("Dry run: nothing was changed.");
         return Ok(ExitCode::SUCCESS);
     }
-    let results = dlq::redrive(bus, selection).await?;
+    let results = eaibus::ops::runs::redrive(bus, selection).await?;
     let width = uuid_width(
         results
             .iter()

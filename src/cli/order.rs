@@ -71,7 +71,7 @@ pub fn replay(config_path: &Path, args: ReplayArgs<'_>) -> anyhow::Result<ExitCo
             target,
             dry_run: args.dry_run,
         };
-        let summary = eaibus::order::replay::replay(&bus, request, true).await?;
+        let summary = eaibus::ops::runs::replay(&bus, request, true).await?;
         println!("{summary}");
         Ok(ExitCode::SUCCESS)
     })

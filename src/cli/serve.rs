@@ -51,7 +51,9 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     info!(address = %listen, log = ?bus.config.log.backend, "eaibus is listening.");
     println!("eaibus listening on http://{listen}");
-    let app = server::router(bus.clone());
+    // The peer address reaches the monitor, which throttles failed sign-ins per client.
+    let app =
+        server::router(bus.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let mut stop_signal = stopped.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = stop_signal.changed().await;

@@ -375,6 +375,11 @@ impl Deliverer {
                 warn!(uuid = message.uuid(), route = %route.name, attempt, error = other.error().unwrap_or_default(), "A delivery attempt failed.")
             }
         }
+        self.runs
+            .count(&route.name, message.uuid(), attempt, &outcome);
+        if let DeliveryOutcome::Delivered { .. } = outcome {
+            crate::telemetry::global().delivered(&route.name, message.uuid());
+        }
         if let Err(e) = self
             .bus
             .monitor

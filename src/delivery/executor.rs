@@ -56,6 +56,8 @@ pub(crate) async fn consume(
         let mut to_plan = Vec::new();
         let mut last: BTreeMap<(String, i32), i64> = BTreeMap::new();
         for record in &records {
+            crate::telemetry::global()
+                .log_accepted(record.header("uuid").unwrap_or(""), record.timestamp_ms);
             let is_business = record.header("type").is_none_or(|t| t == "BusinessMessage");
             if is_business
                 && let Some(uuid) = plan_record(&deliverer, &route, &record.payload).await
@@ -205,6 +207,7 @@ pub(crate) async fn execute(
             return;
         }
         did_work = run_pass(&deliverer, &route).await;
+        deliverer.runs.after_pass(&route, did_work).await;
     }
 }
 

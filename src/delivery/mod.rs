@@ -10,6 +10,7 @@
 
 mod attempt;
 mod executor;
+mod runs;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,11 +45,14 @@ pub struct Deliverer {
     pub(crate) client: EaiClient,
     /// Wakes the executors when a delivery is planned or released.
     pub(crate) wake: Arc<Notify>,
+    /// The routes' sync runs (see `runs.rs`).
+    pub(crate) runs: runs::RouteRuns,
 }
 
 impl Deliverer {
     pub fn new(bus: Bus) -> Arc<Deliverer> {
         Arc::new(Deliverer {
+            runs: runs::RouteRuns::new(bus.monitor.clone()),
             bus,
             client: EaiClient::new(),
             wake: Arc::new(Notify::new()),

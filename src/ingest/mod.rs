@@ -73,6 +73,7 @@ fn now_ms() -> i64 {
 
 /// Receives one message and says what to answer. Never fails: every problem is an answer.
 pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
+    let received = std::time::Instant::now();
     let identity = &bus.config.identity;
     let codec = bus.codec();
     let (mut message, format) = match codec.decode(inbound.bytes) {
@@ -168,6 +169,7 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
                 message: &message,
                 key: &business_key,
                 adapter: None,
+                received,
             };
             let answer = accept(bus, &inbound, target, progress).await;
             if answer.is_accepted()
@@ -268,6 +270,7 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
         message: &message,
         key: &business_key,
         adapter: Some(&adapter),
+        received,
     };
     accept(bus, &inbound, target, progress).await
 }
@@ -280,6 +283,8 @@ struct Accepted<'m> {
     key: &'m str,
     /// The adapter that received it (none for a Response or Receipt).
     adapter: Option<&'m crate::adapter::Adapter>,
+    /// When it arrived, for the ingest latency.
+    received: std::time::Instant,
 }
 
 /// Writes the steps of a message; a failure is logged (the log, not the monitor, is the record
@@ -302,6 +307,7 @@ async fn accept(
         message,
         key,
         adapter,
+        received,
     } = accepted;
     let identity = &bus.config.identity;
     let topic = bus.config.topic(message.transaction());
@@ -340,6 +346,8 @@ async fn accept(
         )];
         return answer::refusal(&message.header, identity, 503, &problems);
     }
+    let adapter_name = adapter.map_or("-", |a| a.name.as_str());
+    crate::telemetry::global().ingest_accepted(adapter_name, message.uuid(), received.elapsed());
     // The order's domain events follow the message it came from; they are derived again from
     // the log on a rebuild, so a failure here is logged and does not refuse the message.
     if message.header.message_type() == MessageType::BusinessMessage

@@ -65,6 +65,16 @@ impl WhereClause {
                  WHERE d.message_uuid = m.uuid AND d.route = {p})"
             ));
         }
+        if let Some(resolved) = filter.resolved {
+            // A resolution holds until the message is reprocessed (see `resolution.rs`).
+            let holds = "EXISTS (SELECT 1 FROM monitor_resolutions r WHERE r.message_uuid = m.uuid \
+                         AND r.repeated_failures = m.repeated_failures)";
+            if resolved {
+                clause.and(holds);
+            } else {
+                clause.and(&format!("NOT {holds}"));
+            }
+        }
         let terms: Vec<&str> = filter
             .search
             .iter()

@@ -75,6 +75,16 @@ macro_rules! on_reader {
     };
 }
 
+// After the macro, which they use.
+pub mod resolution;
+pub mod sync_run;
+
+pub use resolution::{MAX_RESOLUTION_NOTE, Resolution, ResolveOutcome};
+pub use sync_run::{
+    NewSyncRun, StartedBy, SyncCounts, SyncKind, SyncOutcome, SyncRecorder, SyncRun, SyncRunFilter,
+    SyncRunPage, SyncStatus,
+};
+
 /// The record of every message and its lifecycle. Cheap to clone (a connection pool).
 #[derive(Debug, Clone)]
 pub struct MonitorStore {

@@ -496,6 +496,8 @@ pub struct MessageFilter {
     pub to: Option<i64>,
     /// Any of these, matched as a prefix of the UUID (ASCII case ignored) or of the business key.
     pub search: Vec<String>,
+    /// Only messages resolved by hand (`Some(true)`) or not resolved (`Some(false)`).
+    pub resolved: Option<bool>,
     /// 1-based; 0 is read as 1.
     pub page: u32,
     /// 0 means [`DEFAULT_PAGE_SIZE`]; at most [`MAX_PAGE_SIZE`].

@@ -10,6 +10,10 @@ pub(super) type Db = sqlx::Postgres;
 pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/postgres_0001_monitor.sql")),
     (
+        2,
+        include_str!("migrations/postgres_0002_resolutions_sync_runs.sql"),
+    ),
+    (
         3,
         include_str!("migrations/postgres_0003_pending_deliveries.sql"),
     ),
@@ -43,3 +47,14 @@ pub(super) async fn connect(options: PgConnectOptions) -> Result<Pool<Db>, Monit
 #[path = "backend.rs"]
 mod backend;
 pub(super) use backend::*;
+
+// Resolutions and sync runs: their SQL, shared with SQLite like backend.rs, kept apart from
+// the message write path.
+#[allow(clippy::duplicate_mod)]
+#[path = "resolution_sql.rs"]
+mod resolution_sql;
+pub(super) use resolution_sql::*;
+#[allow(clippy::duplicate_mod)]
+#[path = "sync_run_sql.rs"]
+mod sync_run_sql;
+pub(super) use sync_run_sql::*;

@@ -16,6 +16,10 @@ pub(super) type Db = sqlx::Sqlite;
 pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/sqlite_0001_monitor.sql")),
     (
+        2,
+        include_str!("migrations/sqlite_0002_resolutions_sync_runs.sql"),
+    ),
+    (
         3,
         include_str!("migrations/sqlite_0003_pending_deliveries.sql"),
     ),
@@ -66,3 +70,14 @@ pub(super) async fn open(path: &Path) -> Result<(Pool<Db>, Pool<Db>), MonitorErr
 #[path = "backend.rs"]
 mod backend;
 pub(super) use backend::*;
+
+// Resolutions and sync runs: their SQL, shared with PostgreSQL like backend.rs, kept apart from
+// the message write path.
+#[allow(clippy::duplicate_mod)]
+#[path = "resolution_sql.rs"]
+mod resolution_sql;
+pub(super) use resolution_sql::*;
+#[allow(clippy::duplicate_mod)]
+#[path = "sync_run_sql.rs"]
+mod sync_run_sql;
+pub(super) use sync_run_sql::*;

@@ -1,7 +1,8 @@
 //! Operations on the log: redrive the dead-letter queue with a loop guard (replay of a window and
-//! the projection rebuild come here too).
+//! the projection rebuild come here too); `runs` records them in the sync logs.
 
 pub mod dlq;
+pub mod runs;
 
 use thiserror::Error;
 

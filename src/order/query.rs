@@ -9,7 +9,7 @@ use super::store::{OrderStore, StoreError, cancellation_of, effect_of, status_of
 use super::trace::rfc3339;
 
 /// An order as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct OrderView {
     /// The OMNI sale id.
     pub order_id: String,
@@ -26,6 +26,7 @@ pub struct OrderView {
     /// Every other id of the order (Protheus sale and order ids).
     pub ids: Vec<String>,
     pub reservations: Vec<String>,
+    #[schema(value_type = Option<Object>)]
     pub cancellation: Option<Cancellation>,
     pub parts: Vec<PartView>,
     pub history: Vec<HistoryView>,
@@ -33,7 +34,7 @@ pub struct OrderView {
     pub updated_at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PartView {
     /// ENTREGA, RETIRA_POSTERIOR, RETIRA.
     pub delivery: String,
@@ -44,7 +45,7 @@ pub struct PartView {
     pub protheus_order_numbers: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct HistoryView {
     pub at: String,
     pub delivery: Option<String>,
@@ -58,7 +59,7 @@ pub struct HistoryView {
     pub source_uuid: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct InvoiceView {
     pub delivery: String,
     pub number: String,

@@ -7,7 +7,10 @@ use super::listing::{MAX_FILTER_LEN, reprocessable};
 use super::users::User;
 use super::{WebError, WebState};
 use crate::adapter::{DeParaKey, DeParaPair, DeParaStore};
-use crate::monitor::time::now_millis;
+use crate::monitor::time::format_brasilia;
+use crate::monitor::{
+    MAX_RESOLUTION_NOTE, NewSyncRun, Resolution, ResolveOutcome, StartedBy, SyncKind, SyncOutcome,
+};
 
 /// The most messages one bulk reprocess takes.
 pub const MAX_BULK: usize = 500;
@@ -38,6 +41,8 @@ pub async fn reprocess(state: &WebState, user: &User, uuid: &str) -> Result<Vec<
     if monitor.get(uuid).await?.is_none() {
         return Err(WebError::NotFound(format!("message {uuid}")));
     }
+    // A reprocess lifts a resolution; the audit says so.
+    let lifted = monitor.resolution(uuid).await?;
     let mut routes = Vec::new();
     for delivery in monitor.deliveries(uuid).await? {
         if reprocessable(delivery.situation) {
@@ -59,11 +64,17 @@ pub async fn reprocess(state: &WebState, user: &User, uuid: &str) -> Result<Vec<
             "message {uuid} has no failed, blocked or undelivered route to reprocess"
         )));
     }
-    db.audit(Some(user), "", "message.reprocess", uuid, &routes.join(","))
+    let mut detail = routes.join(",");
+    if let Some(r) = lifted {
+        detail.push_str(&format!(" (lifts the resolution by {})", r.resolved_by));
+    }
+    db.audit(Some(user), "", "message.reprocess", uuid, &detail)
         .await?;
     Ok(routes)
 }
 
+/// Reprocesses each message, recorded as one manual sync run (kind reprocess): a message sent
+/// back counts as a success, one with nothing to reprocess as skipped, an unknown one as failed.
 pub async fn reprocess_many(
     state: &WebState,
     user: &User,
@@ -74,36 +85,104 @@ pub async fn reprocess_many(
             "select 1 to {MAX_BULK} messages"
         )));
     }
+    let mut run = state
+        .bus
+        .monitor
+        .start_sync_run(&NewSyncRun {
+            kind: SyncKind::Reprocess,
+            started_by: StartedBy::Manual,
+            actor: Some(user.username.clone()),
+            scope: format!("{} message(s)", uuids.len()),
+        })
+        .await?;
     let mut outcomes = Vec::with_capacity(uuids.len());
     for uuid in uuids {
         match reprocess(state, user, uuid).await {
-            Ok(routes) => outcomes.push(ReprocessOutcome {
-                uuid: uuid.clone(),
-                routes,
-                error: None,
-            }),
-            Err(e @ (WebError::Unavailable(_) | WebError::BadRequest(_))) => return Err(e),
-            Err(e) => outcomes.push(ReprocessOutcome {
-                uuid: uuid.clone(),
-                routes: Vec::new(),
-                error: Some(e.to_string()),
-            }),
+            Ok(routes) => {
+                run.count(SyncOutcome::Succeeded);
+                outcomes.push(ReprocessOutcome {
+                    uuid: uuid.clone(),
+                    routes,
+                    error: None,
+                })
+            }
+            Err(e @ (WebError::Unavailable(_) | WebError::BadRequest(_))) => {
+                let _ = run.abort(&e.to_string()).await;
+                return Err(e);
+            }
+            Err(e) => {
+                run.count(if matches!(e, WebError::Conflict(_)) {
+                    SyncOutcome::Skipped
+                } else {
+                    SyncOutcome::Failed
+                });
+                outcomes.push(ReprocessOutcome {
+                    uuid: uuid.clone(),
+                    routes: Vec::new(),
+                    error: Some(e.to_string()),
+                })
+            }
         }
     }
+    run.finish().await?;
     Ok(outcomes)
 }
 
-/// Marks a message as resolved by hand.
-pub async fn resolve(state: &WebState, user: &User, uuid: &str) -> Result<(), WebError> {
-    check_uuid(uuid)?;
-    if state.bus.monitor.get(uuid).await?.is_none() {
-        return Err(WebError::NotFound(format!("message {uuid}")));
+/// Checks a resolution note: optional, at most [`MAX_RESOLUTION_NOTE`] characters, no control
+/// characters but line breaks and tabs.
+fn check_note(note: Option<&str>) -> Result<Option<&str>, WebError> {
+    let Some(note) = note.map(str::trim).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if note.chars().count() > MAX_RESOLUTION_NOTE {
+        return Err(WebError::BadRequest(format!(
+            "a note has at most {MAX_RESOLUTION_NOTE} characters"
+        )));
     }
+    if note
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(WebError::BadRequest(
+            "a note may not hold control characters".into(),
+        ));
+    }
+    Ok(Some(note))
+}
+
+/// Marks a message as resolved by hand (kept in the monitor store until it is reprocessed).
+pub async fn resolve(
+    state: &WebState,
+    user: &User,
+    uuid: &str,
+    note: Option<&str>,
+) -> Result<Resolution, WebError> {
+    check_uuid(uuid)?;
+    let note = check_note(note)?;
     let db = state.db().await?;
-    db.resolve(uuid, &user.username, now_millis()).await?;
-    db.audit(Some(user), "", "message.resolve", uuid, "")
+    let refused = match state
+        .bus
+        .monitor
+        .resolve(uuid, &user.username, note)
+        .await?
+    {
+        ResolveOutcome::Resolved(resolution) => {
+            db.audit(Some(user), "", "message.resolve", uuid, note.unwrap_or(""))
+                .await?;
+            return Ok(resolution);
+        }
+        ResolveOutcome::AlreadyResolved(r) => format!(
+            "message {uuid} was resolved already by {} at {}",
+            r.resolved_by,
+            format_brasilia(r.resolved_at)
+        ),
+        ResolveOutcome::Finished => {
+            format!("message {uuid} was delivered; there is nothing to resolve")
+        }
+    };
+    db.audit(Some(user), "", "message.resolve.refused", uuid, &refused)
         .await?;
-    Ok(())
+    Err(WebError::Conflict(refused))
 }
 
 /// Records that an admin saw a message's personal data.

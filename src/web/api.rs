@@ -5,11 +5,12 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
 
+use super::accounts::{self, TokenInfo, UserInfo};
 use super::actions::{self, DeParaInput, ReprocessOutcome};
 use super::audit::AuditEntry;
 use super::caller::Caller;
@@ -18,6 +19,8 @@ use super::pages::audit::AuditQuery;
 use super::pages::dashboard::{self, Dashboard};
 use super::pages::depara::{self, DeParaList, DeParaSearch};
 use super::pages::detail::{DetailQuery, export_payload, wants_reveal};
+use super::pages::orders;
+use super::pages::sync_logs::{self, SyncLogQuery, SyncRunList};
 use super::users::Role;
 use super::{Shared, WebError};
 
@@ -32,6 +35,7 @@ pub fn routes() -> Router<Shared> {
         .route("/api/v1/messages/{uuid}/reprocess", post(reprocess))
         .route("/api/v1/messages/{uuid}/resolve", post(resolve))
         .route("/api/v1/dashboard", get(dashboard_counts))
+        .route("/api/v1/sync-runs", get(sync_runs))
         .route("/api/v1/orders/{id}", get(order))
         .route(
             "/api/v1/depara",
@@ -40,7 +44,11 @@ pub fn routes() -> Router<Shared> {
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/admin/reload", post(reload))
         .route("/api/v1/users", get(users).post(user_put))
-        .route("/api/v1/tokens", post(token_create))
+        .route("/api/v1/users/{username}/role", put(user_role))
+        .route("/api/v1/users/{username}/disable", post(user_disable))
+        .route("/api/v1/users/{username}/enable", post(user_enable))
+        .route("/api/v1/tokens", get(tokens).post(token_create))
+        .route("/api/v1/tokens/{id}", delete(token_revoke))
 }
 
 type ApiResult<T> = Result<Json<T>, WebError>;
@@ -50,8 +58,8 @@ type ApiResult<T> = Result<Json<T>, WebError>;
     info(title = "eaibus monitor API", version = "1"),
     paths(
         session, messages, message, payload, reprocess, reprocess_many, resolve,
-        dashboard_counts, depara_list, depara_put, depara_delete, audit, reload, users,
-        user_put, token_create
+        dashboard_counts, sync_runs, order, depara_list, depara_put, depara_delete, audit, reload, users,
+        user_put, user_role, user_disable, user_enable, tokens, token_create, token_revoke
     ),
     modifiers(&BearerScheme),
     security(("bearer" = [])),
@@ -206,18 +214,50 @@ async fn reprocess_many(
     ))
 }
 
-/// Marks the message as resolved by hand (operator).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    /// Why it needs nothing more (at most 1000 characters).
+    pub note: Option<String>,
+}
+
+/// A message's resolution by hand.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ResolutionView {
+    pub uuid: String,
+    pub resolved_by: String,
+    /// ms since the Unix epoch.
+    pub resolved_at: i64,
+    pub note: Option<String>,
+}
+
+/// Marks the message as resolved by hand, with an optional note (operator; audited). The mark
+/// holds until the message is reprocessed. 409 when it is resolved already or was delivered.
 #[utoipa::path(post, path = "/api/v1/messages/{uuid}/resolve", tag = "messages",
-    params(("uuid" = String, Path)),
-    responses((status = 204), (status = 401), (status = 403), (status = 404)))]
+    params(("uuid" = String, Path)), request_body(content = Option<ResolveBody>),
+    responses((status = 200, body = ResolutionView), (status = 400), (status = 401), (status = 403),
+        (status = 404), (status = 409)))]
 async fn resolve(
     State(state): State<Shared>,
     caller: Caller,
     Path(uuid): Path<String>,
-) -> Result<StatusCode, WebError> {
+    body: axum::body::Bytes,
+) -> ApiResult<ResolutionView> {
     let user = caller.require_api_write(Role::Operator)?;
-    actions::resolve(&state, user, &uuid).await?;
-    Ok(StatusCode::NO_CONTENT)
+    // The body is optional: none, or `{"note": "…"}`.
+    let body: ResolveBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ResolveBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| WebError::BadRequest(format!("the body is not a resolution: {e}")))?
+    };
+    let r = actions::resolve(&state, user, &uuid, body.note.as_deref()).await?;
+    Ok(Json(ResolutionView {
+        uuid: r.uuid,
+        resolved_by: r.resolved_by,
+        resolved_at: r.resolved_at,
+        note: r.note,
+    }))
 }
 
 /// KPIs and counts per transaction and route.
@@ -228,26 +268,35 @@ async fn dashboard_counts(State(state): State<Shared>, caller: Caller) -> ApiRes
     Ok(Json(dashboard::dashboard(&state).await?))
 }
 
-/// One order by its OMNI id, Protheus order id or sale id: status, history, invoices.
+/// The sync logs: delivery runs, bulk reprocesses, DLQ redrives and replays, newest first.
+#[utoipa::path(get, path = "/api/v1/sync-runs", tag = "sync", params(SyncLogQuery),
+    responses((status = 200, body = SyncRunList), (status = 400), (status = 401)))]
+async fn sync_runs(
+    State(state): State<Shared>,
+    caller: Caller,
+    Query(q): Query<SyncLogQuery>,
+) -> ApiResult<SyncRunList> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(sync_logs::list(&state, &q, caller.lang).await?))
+}
+
+/// One order by its OMNI id, Protheus order id or sale id: status per flow, history, invoices.
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders",
+    params(("id" = String, Path, description = "OMNI order id, Protheus order id or sale id")),
+    responses((status = 200, body = crate::order::query::OrderView), (status = 400), (status = 401),
+        (status = 404)))]
 async fn order(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<crate::order::query::OrderView>, WebError> {
     caller.require(Role::Viewer)?;
-    if id.len() > 200 {
-        return Err(WebError::BadRequest("the id is too long".into()));
-    }
-    static STORE: tokio::sync::OnceCell<crate::order::store::OrderStore> =
-        tokio::sync::OnceCell::const_new();
-    let store = STORE
-        .get_or_try_init(|| crate::order::store::OrderStore::open_for(&state.bus.config))
-        .await
-        .map_err(|e| WebError::Unavailable(e.to_string()))?;
-    match crate::order::query::find(store, &id).await {
-        Ok(Some(view)) => Ok(Json(view)),
-        Ok(None) => Err(WebError::NotFound(format!("no order is known by {id}"))),
-        Err(e) => Err(WebError::Unavailable(e.to_string())),
+    match orders::find(&state, &id).await? {
+        Some(view) => Ok(Json(view)),
+        None => Err(WebError::NotFound(format!(
+            "no order is known by {}",
+            id.trim()
+        ))),
     }
 }
 
@@ -324,27 +373,86 @@ async fn reload(State(state): State<Shared>, caller: Caller) -> ApiResult<Reload
     }))
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct UserInfo {
-    pub username: String,
-    pub role: Role,
-}
-
-/// The users (admin).
+/// The users, with their roles and whether they are disabled (admin).
 #[utoipa::path(get, path = "/api/v1/users", tag = "admin",
     responses((status = 200, body = [UserInfo]), (status = 401), (status = 403)))]
 async fn users(State(state): State<Shared>, caller: Caller) -> ApiResult<Vec<UserInfo>> {
     caller.require(Role::Admin)?;
-    let users = state.db().await?.users().await?;
-    Ok(Json(
-        users
-            .into_iter()
-            .map(|u| UserInfo {
-                username: u.username,
-                role: u.role,
-            })
-            .collect(),
-    ))
+    Ok(Json(state.db().await?.user_list().await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    pub role: Role,
+}
+
+/// Changes a user's role (admin; audited). 409 for the last active admin.
+#[utoipa::path(put, path = "/api/v1/users/{username}/role", tag = "admin",
+    params(("username" = String, Path)), request_body = RoleChange,
+    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 404),
+        (status = 409)))]
+async fn user_role(
+    State(state): State<Shared>,
+    caller: Caller,
+    Path(username): Path<String>,
+    Json(body): Json<RoleChange>,
+) -> Result<StatusCode, WebError> {
+    let admin = caller.require_api_write(Role::Admin)?;
+    accounts::change_role(&state, admin, &username, body.role.code()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Disables a user: no sign-in, no token, its sessions end (admin; audited). 409 for the last
+/// active admin and for yourself.
+#[utoipa::path(post, path = "/api/v1/users/{username}/disable", tag = "admin",
+    params(("username" = String, Path)),
+    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 404),
+        (status = 409)))]
+async fn user_disable(
+    State(state): State<Shared>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> Result<StatusCode, WebError> {
+    let admin = caller.require_api_write(Role::Admin)?;
+    accounts::set_disabled(&state, admin, &username, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Enables a disabled user again (admin; audited).
+#[utoipa::path(post, path = "/api/v1/users/{username}/enable", tag = "admin",
+    params(("username" = String, Path)),
+    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 404)))]
+async fn user_enable(
+    State(state): State<Shared>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> Result<StatusCode, WebError> {
+    let admin = caller.require_api_write(Role::Admin)?;
+    accounts::set_disabled(&state, admin, &username, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The API tokens, newest first, without their secrets (admin).
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "admin",
+    responses((status = 200, body = [TokenInfo]), (status = 401), (status = 403)))]
+async fn tokens(State(state): State<Shared>, caller: Caller) -> ApiResult<Vec<TokenInfo>> {
+    caller.require(Role::Admin)?;
+    Ok(Json(state.db().await?.tokens().await?))
+}
+
+/// Revokes an API token by its id (admin; audited).
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "admin",
+    params(("id" = String, Path, description = "the 16 hex digits after `eaib_`")),
+    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 404)))]
+async fn token_revoke(
+    State(state): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, WebError> {
+    let admin = caller.require_api_write(Role::Admin)?;
+    accounts::revoke_token(&state, admin, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -400,10 +508,7 @@ async fn token_create(
     caller: Caller,
     Json(body): Json<NewToken>,
 ) -> Result<(StatusCode, Json<IssuedToken>), WebError> {
-    let user = caller.require_api_write(Role::Admin)?;
-    let db = state.db().await?;
-    let token = db.create_token(&body.username, &body.name).await?;
-    db.audit(Some(user), "", "token.create", &body.username, &body.name)
-        .await?;
+    let admin = caller.require_api_write(Role::Admin)?;
+    let token = accounts::create_token(&state, admin, &body.username, &body.name).await?;
     Ok((StatusCode::CREATED, Json(IssuedToken { token })))
 }

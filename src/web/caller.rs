@@ -26,6 +26,8 @@ pub struct Caller {
     /// Whether `?lang=` chose the language (the pages then remember it in a cookie).
     pub lang_from_query: bool,
     pub secure: bool,
+    /// The client's address (see `throttle` for how it is told), or `unknown`.
+    pub address: String,
 }
 
 impl Caller {
@@ -63,6 +65,26 @@ impl Caller {
     }
 }
 
+/// The TCP peer, or behind a trusted proxy (`EAIBUS_TRUST_PROXY=true`) the last address of
+/// `X-Forwarded-For` (the one that proxy saw).
+fn client_address(parts: &Parts) -> String {
+    if std::env::var("EAIBUS_TRUST_PROXY").as_deref() == Ok("true")
+        && let Some(forwarded) = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && v.len() <= 64)
+    {
+        return forwarded.to_owned();
+    }
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+}
+
 impl FromRequestParts<Shared> for Caller {
     type Rejection = WebError;
 
@@ -88,6 +110,7 @@ impl FromRequestParts<Shared> for Caller {
             lang,
             lang_from_query: query_lang.is_some(),
             secure: behind_tls(headers),
+            address: client_address(parts),
         };
         let bearer = headers
             .get(header::AUTHORIZATION)

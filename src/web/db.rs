@@ -1,4 +1,4 @@
-//! The web module's own tables (users, API tokens, sessions, audit, resolutions) in the monitor
+//! The web module's own tables (users, API tokens, sessions, audit, sign-in throttling) in the monitor
 //! database named by `store.url`: SQLite by default, PostgreSQL when the URL says so. The SQL is
 //! portable (`$n` parameters, BIGINT times in ms); only the DDL differs. Created at start.
 
@@ -53,9 +53,18 @@ const COMMON_DDL: &[&str] = &[
      name TEXT NOT NULL, secret_hash TEXT NOT NULL, created_at BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS web_sessions (id_hash TEXT PRIMARY KEY, username TEXT NOT NULL, \
      csrf TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS web_resolutions (uuid TEXT PRIMARY KEY, resolved_by TEXT NOT NULL, \
-     resolved_at BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS web_audit_by_at ON web_audit (at)",
+    // A disabled user keeps its row (and its place in the audit) but cannot sign in.
+    "CREATE TABLE IF NOT EXISTS web_disabled_users (username TEXT PRIMARY KEY, \
+     disabled_at BIGINT NOT NULL, disabled_by TEXT NOT NULL)",
+    // Failed sign-ins, for throttling (see `throttle.rs`); old rows are pruned as new ones come.
+    "CREATE TABLE IF NOT EXISTS web_login_failures (username TEXT NOT NULL, address TEXT NOT NULL, \
+     at BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS web_login_failures_by_user ON web_login_failures (username, at)",
+    "CREATE INDEX IF NOT EXISTS web_login_failures_by_address ON web_login_failures (address, at)",
+    // Where each user signed in successfully lately: the user's lock does not apply there.
+    "CREATE TABLE IF NOT EXISTS web_login_known (username TEXT NOT NULL, address TEXT NOT NULL, \
+     last_at BIGINT NOT NULL, PRIMARY KEY (username, address))",
 ];
 
 impl WebDb {

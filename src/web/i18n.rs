@@ -50,6 +50,15 @@ impl Lang {
         }
     }
 
+    /// The words of a sync run's kind, starter or status (`kind_…`, `by_…`, `status_…`).
+    pub fn code_word(self, prefix: &str, code: &str) -> &'static str {
+        let key = format!("{prefix}_{code}");
+        WORDS
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map_or("?", |(_, pt, en)| if self == Lang::Pt { pt } else { en })
+    }
+
     pub fn stage(self, s: Stage) -> &'static str {
         match self {
             Lang::Pt => s.label(),
@@ -200,9 +209,99 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("target", "Alvo", "Target"),
     ("none", "Nenhum registro.", "Nothing here."),
     ("done", "Feito", "Done"),
+    ("resolved_filter", "Resolvidas", "Resolved"),
+    ("yes", "Sim", "Yes"),
+    ("no", "Não", "No"),
+    ("note", "Nota", "Note"),
+    ("note_optional", "nota (opcional)", "note (optional)"),
+    ("resolved_by", "Resolvido por", "Resolved by"),
+    ("sync_logs", "Logs de sincronização", "Sync logs"),
+    ("kind", "Tipo", "Kind"),
+    ("started_by", "Iniciado por", "Started by"),
+    ("scope", "Escopo", "Scope"),
+    ("started_at", "Início", "Started"),
+    ("duration", "Duração", "Duration"),
+    ("succeeded", "Sucesso", "Succeeded"),
+    ("errors", "Erros", "Errors"),
+    ("skipped", "Ignorados", "Skipped"),
+    ("status", "Status", "Status"),
+    ("kind_delivery", "Entrega", "Delivery"),
+    ("kind_reprocess", "Reprocessamento", "Reprocess"),
+    ("kind_redrive", "Reenvio da DLQ", "DLQ redrive"),
+    ("kind_replay", "Replay", "Replay"),
+    ("by_schedule", "Agendamento", "Schedule"),
+    ("by_manual", "Manual", "Manual"),
+    ("by_webhook", "Webhook", "Webhook"),
+    ("by_kafka", "Kafka", "Kafka"),
+    ("status_running", "Em execução", "Running"),
+    ("status_success", "Sucesso", "Success"),
+    ("status_partial", "Parcial", "Partial"),
+    ("status_error", "Erro", "Error"),
+    ("orders", "Pedidos", "Orders"),
     (
-        "later",
-        "Logs de sincronização e Pedidos: em breve.",
-        "Sync logs and Orders: coming later.",
+        "order_search",
+        "Id do pedido OMNI, do pedido Protheus ou da venda",
+        "OMNI order id, Protheus order id or sale id",
+    ),
+    ("search_button", "Buscar", "Search"),
+    (
+        "order_not_found",
+        "Nenhum pedido com este id.",
+        "No order has this id.",
+    ),
+    ("order", "Pedido", "Order"),
+    ("customer", "Cliente", "Customer"),
+    ("ecommerce_order", "Pedido e-commerce", "E-commerce order"),
+    ("company_branch", "Empresa/filial", "Company/branch"),
+    ("other_ids", "Outros ids", "Other ids"),
+    ("reservations", "Reservas", "Reservations"),
+    ("cancellation", "Cancelamento", "Cancellation"),
+    ("flows", "Situação por fluxo", "Status per flow"),
+    ("flow", "Fluxo", "Flow"),
+    ("since", "Desde", "Since"),
+    ("protheus_orders", "Pedidos Protheus", "Protheus orders"),
+    ("history", "Histórico", "History"),
+    ("effect", "Efeito", "Effect"),
+    ("previous_status", "Status anterior", "Previous status"),
+    ("source", "Origem", "Source"),
+    ("invoices", "Notas fiscais", "Invoices"),
+    ("number", "Número", "Number"),
+    ("series", "Série", "Series"),
+    ("access_key", "Chave de acesso", "Access key"),
+    ("issue_date", "Emissão", "Issued"),
+    ("value", "Valor", "Value"),
+    ("updated_at", "Atualizado em", "Updated at"),
+    ("users", "Usuários e tokens", "Users and tokens"),
+    ("role", "Perfil", "Role"),
+    ("disabled", "Desativado", "Disabled"),
+    ("active", "Ativo", "Active"),
+    ("create_user", "Criar usuário", "Create user"),
+    ("change_role", "alterar perfil", "change role"),
+    ("disable", "desativar", "disable"),
+    ("enable", "reativar", "enable"),
+    (
+        "confirm_disable",
+        "Desativar este usuário?",
+        "Disable this user?",
+    ),
+    ("tokens", "Tokens de API", "API tokens"),
+    ("token_name", "Finalidade", "Purpose"),
+    ("create_token", "Criar token", "Create token"),
+    ("revoke", "revogar", "revoke"),
+    (
+        "confirm_revoke",
+        "Revogar este token?",
+        "Revoke this token?",
+    ),
+    ("created_at", "Criado em", "Created at"),
+    (
+        "token_once",
+        "Copie o token agora: ele não será mostrado de novo.",
+        "Copy the token now: it will not be shown again.",
+    ),
+    (
+        "login_throttled",
+        "Muitas tentativas de login malsucedidas. Tente novamente em {} minuto(s).",
+        "Too many failed logins. Try again in {} minute(s).",
     ),
 ];

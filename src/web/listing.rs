@@ -30,6 +30,8 @@ pub struct ListQuery {
     pub to: Option<String>,
     /// One or several UUIDs or InternalIds (business keys), separated by spaces, commas or lines.
     pub q: Option<String>,
+    /// `1`: only messages resolved by hand; `0`: only those not resolved.
+    pub resolved: Option<String>,
     pub page: Option<u32>,
     pub page_size: Option<u32>,
     /// `pt` (default) or `en`.
@@ -117,6 +119,12 @@ impl ListQuery {
             )));
         }
         bounded("lang", &self.lang)?;
+        let resolved = match bounded("resolved", &self.resolved)? {
+            None => None,
+            Some("1" | "true" | "sim" | "yes") => Some(true),
+            Some("0" | "false" | "nao" | "não" | "no") => Some(false),
+            Some(_) => return Err(WebError::BadRequest("resolved is 1 or 0".into())),
+        };
         Ok(MessageFilter {
             situation,
             transaction: bounded("transaction", &self.transaction)?.map(str::to_owned),
@@ -125,6 +133,7 @@ impl ListQuery {
             from,
             to,
             search: search_terms(self.q.as_deref().unwrap_or(""))?,
+            resolved,
             page: self.page.unwrap_or(1).min(1_000_000),
             page_size,
         })
@@ -154,7 +163,13 @@ pub struct MessageRow {
     pub attempts: i64,
     pub repeated_failures: i64,
     pub last_error: Option<String>,
+    /// Who marked it resolved, while the mark holds (a reprocess lifts it).
     pub resolved_by: Option<String>,
+    /// ms since the Unix epoch.
+    pub resolved_at: Option<i64>,
+    pub resolved_at_local: Option<String>,
+    /// The note left with the resolution (personal-data patterns masked).
+    pub resolution_note: Option<String>,
     /// Whether an operator may reprocess it now.
     pub reprocessable: bool,
 }
@@ -190,12 +205,7 @@ pub async fn row(state: &WebState, m: &MessageSummary, lang: Lang) -> Result<Mes
     } else {
         format!("{} – {source} > {}", m.transaction, targets.join(", "))
     };
-    let resolved_by = state
-        .db()
-        .await?
-        .resolution(&m.uuid)
-        .await?
-        .map(|(by, _)| by);
+    let resolution = state.bus.monitor.resolution(&m.uuid).await?;
     Ok(MessageRow {
         short_uuid: m.uuid.chars().take(8).collect(),
         uuid: m.uuid.clone(),
@@ -212,7 +222,10 @@ pub async fn row(state: &WebState, m: &MessageSummary, lang: Lang) -> Result<Mes
         attempts: m.attempts,
         repeated_failures: m.repeated_failures,
         last_error: m.last_error.as_deref().map(mask::mask_text),
-        resolved_by,
+        resolved_by: resolution.as_ref().map(|r| r.resolved_by.clone()),
+        resolved_at: resolution.as_ref().map(|r| r.resolved_at),
+        resolved_at_local: resolution.as_ref().map(|r| format_brasilia(r.resolved_at)),
+        resolution_note: resolution.and_then(|r| r.note).map(|n| mask::mask_text(&n)),
         reprocessable: reprocessable(m.situation),
     })
 }
@@ -345,6 +358,9 @@ pub async fn detail(
     let mut summary = row(state, &summary, lang).await?;
     if reveal {
         summary.last_error = record.last_error.clone();
+        if let Some(r) = state.bus.monitor.resolution(uuid).await? {
+            summary.resolution_note = r.note;
+        }
     }
     let timeline = state
         .bus

@@ -6,15 +6,18 @@
 //! - `db`: the web's own tables in the monitor database (SQLite or PostgreSQL);
 //! - `users`, `session`, `caller`: who is asking (passwords, tokens, cookies, CSRF, roles);
 //! - `audit`: the trail of every action;
-//! - `queries`: reads the monitor store does not offer yet (KPIs, latency, resolutions);
+//! - `queries`: reads the monitor store does not offer yet (KPIs, latency);
 //! - `listing`: the message list and detail as the pages and the API show them;
 //! - `actions`: reprocess, resolve, De/Para changes, reload — checked and audited;
+//! - `accounts`: users and API tokens as admins manage them — checked and audited;
+//! - `throttle`: failed sign-ins slow down and lock out, within bounds;
 //! - `mask`: LGPD masking; `i18n`: pt-BR and English words;
 //! - `pages`: HTML; `api`: JSON and OpenAPI; `metrics`: Prometheus text.
 //!
 //! The first admin: set `EAIBUS_ADMIN_USER` and `EAIBUS_ADMIN_PASSWORD` (8+ characters) in the
 //! environment of `eaibus serve`; at start that user is created, or its password and role reset.
 
+pub mod accounts;
 pub mod actions;
 pub mod api;
 pub mod audit;
@@ -27,6 +30,7 @@ pub mod metrics;
 pub mod pages;
 pub mod queries;
 pub mod session;
+pub mod throttle;
 pub mod users;
 
 use std::sync::Arc;
@@ -46,6 +50,7 @@ pub use users::{Role, User};
 pub struct WebState {
     pub bus: Bus,
     db: OnceCell<WebDb>,
+    orders: OnceCell<crate::order::store::OrderStore>,
 }
 
 pub type Shared = Arc<WebState>;
@@ -55,7 +60,16 @@ impl WebState {
         WebState {
             bus,
             db: OnceCell::new(),
+            orders: OnceCell::new(),
         }
+    }
+
+    /// The order read model (opened on first use).
+    pub async fn orders(&self) -> Result<&crate::order::store::OrderStore, WebError> {
+        self.orders
+            .get_or_try_init(|| crate::order::store::OrderStore::open_for(&self.bus.config))
+            .await
+            .map_err(|e| WebError::Unavailable(format!("the order read model: {e}")))
     }
 
     /// The web tables, created (and the first admin set up) on first use.
@@ -146,6 +160,10 @@ impl From<users::UserError> for WebError {
     fn from(e: users::UserError) -> Self {
         match e {
             users::UserError::Invalid(reason) => WebError::BadRequest(reason),
+            e @ (users::UserError::UnknownUser(_) | users::UserError::UnknownToken(_)) => {
+                WebError::NotFound(e.to_string())
+            }
+            users::UserError::Conflict(reason) => WebError::Conflict(reason),
             other => WebError::Unavailable(other.to_string()),
         }
     }

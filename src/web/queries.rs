@@ -1,5 +1,5 @@
 //! What the pages need that the monitor store does not answer yet, read with SQL from the
-//! monitor's tables in the same database (read-only), plus the web's own "resolved" marks.
+//! monitor's tables in the same database (read-only).
 //! Each function here is a candidate to move into `monitor::MonitorStore`.
 
 use sqlx::Row;
@@ -15,7 +15,7 @@ pub struct Kpis {
     /// When a delivery last succeeded (ms since epoch).
     pub last_successful_sync: Option<i64>,
     /// Messages received in the last 24 hours that are now failed, parked, not delivered or
-    /// refused.
+    /// refused, and not resolved by hand.
     pub errors_last_24h: i64,
     /// Deliveries that succeeded since the first of this month (Brasília time).
     pub synced_this_month: i64,
@@ -49,8 +49,9 @@ impl WebDb {
         .await?
         .try_get::<Option<i64>, _>(0)?);
         let errors: i64 = with_pool!(self, pool => sqlx::query(
-            "SELECT COUNT(*) FROM monitor_messages WHERE received_at >= $1 \
-             AND situation IN ($2, $3, $4, $5)",
+            "SELECT COUNT(*) FROM monitor_messages m WHERE received_at >= $1 \
+             AND situation IN ($2, $3, $4, $5) AND NOT EXISTS (SELECT 1 FROM monitor_resolutions r \
+             WHERE r.message_uuid = m.uuid AND r.repeated_failures = m.repeated_failures)",
         )
         .bind(now - 24 * 3600 * 1000)
         .bind(failing[0].code())
@@ -114,31 +115,5 @@ impl WebDb {
             }
             Ok(out)
         })
-    }
-
-    /// Marks a message resolved by hand (kept beside the monitor; the message's own situation
-    /// does not change).
-    pub async fn resolve(&self, uuid: &str, by: &str, at: i64) -> Result<(), sqlx::Error> {
-        with_pool!(self, pool => sqlx::query(
-            "INSERT INTO web_resolutions (uuid, resolved_by, resolved_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (uuid) DO UPDATE SET resolved_by = excluded.resolved_by, resolved_at = excluded.resolved_at",
-        )
-        .bind(uuid)
-        .bind(by)
-        .bind(at)
-        .execute(pool)
-        .await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    /// Who resolved the message and when, if someone did.
-    pub async fn resolution(&self, uuid: &str) -> Result<Option<(String, i64)>, sqlx::Error> {
-        with_pool!(self, pool => Ok(sqlx::query(
-            "SELECT resolved_by, resolved_at FROM web_resolutions WHERE uuid = $1",
-        )
-        .bind(uuid)
-        .fetch_optional(pool)
-        .await?
-        .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))))
     }
 }

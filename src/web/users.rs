@@ -54,6 +54,14 @@ pub enum UserError {
     Store(#[from] sqlx::Error),
     #[error("{0}")]
     Invalid(String),
+    #[error("there is no user {0:?}")]
+    UnknownUser(String),
+    #[error("there is no API token {0:?}")]
+    UnknownToken(String),
+    /// The change would leave the monitor without an active admin, or is refused for another
+    /// reason given.
+    #[error("{0}")]
+    Conflict(String),
     #[error("cannot hash the secret: {0}")]
     Hash(String),
 }
@@ -163,7 +171,8 @@ impl WebDb {
             return Ok(None);
         }
         let row: Option<(String, String)> = with_pool!(self, pool => sqlx::query(
-            "SELECT password_hash, role FROM web_users WHERE username = $1",
+            "SELECT password_hash, role FROM web_users u WHERE username = $1 AND NOT EXISTS \
+             (SELECT 1 FROM web_disabled_users d WHERE d.username = u.username)",
         )
         .bind(username)
         .fetch_optional(pool)
@@ -219,9 +228,14 @@ impl WebDb {
         if self.user(username).await?.is_none() {
             return Err(UserError::Invalid(format!("there is no user {username:?}")));
         }
-        if name.len() > 200 {
+        if self.is_disabled(username).await? {
+            return Err(UserError::Conflict(format!(
+                "user {username:?} is disabled: enable it before issuing it a token"
+            )));
+        }
+        if name.len() > 200 || name.chars().any(char::is_control) {
             return Err(UserError::Invalid(
-                "a token name has at most 200 characters".into(),
+                "a token name has at most 200 characters, none of them control characters".into(),
             ));
         }
         let id = random_hex(8);
@@ -277,7 +291,8 @@ impl WebDb {
         }
         let row: Option<(String, String, String)> = with_pool!(self, pool => sqlx::query(
             "SELECT t.secret_hash, u.username, u.role FROM web_tokens t \
-             JOIN web_users u ON u.username = t.username WHERE t.id = $1",
+             JOIN web_users u ON u.username = t.username WHERE t.id = $1 AND NOT EXISTS \
+             (SELECT 1 FROM web_disabled_users d WHERE d.username = u.username)",
         )
         .bind(id)
         .fetch_optional(pool)
@@ -302,5 +317,8 @@ pub async fn bootstrap_admin(db: &WebDb) -> Result<Option<String>, UserError> {
         return Ok(None);
     }
     db.upsert_user(user.trim(), &password, Role::Admin).await?;
+    // The way back in for an admin disabled by mistake: restart with these variables.
+    db.set_disabled(user.trim(), None).await?;
+    db.clear_login_failures(user.trim()).await?;
     Ok(Some(user.trim().to_owned()))
 }

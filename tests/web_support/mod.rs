@@ -6,6 +6,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../order_support/mod.rs"]
+pub mod order_support;
+
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -28,6 +31,9 @@ fn admin_env() {
         unsafe {
             std::env::set_var("EAIBUS_ADMIN_USER", ADMIN);
             std::env::set_var("EAIBUS_ADMIN_PASSWORD", ADMIN_PASSWORD);
+            // Lets a test sign in "from" an address of its choosing (X-Forwarded-For); requests
+            // without the header keep the TCP peer.
+            std::env::set_var("EAIBUS_TRUST_PROXY", "true");
         }
         eaibus::transport::install_crypto();
     });
@@ -88,6 +94,7 @@ impl Web {
         let url = format!("http://{}", listener.local_addr().expect("an address"));
         let app = eaibus::transport::server::router(bus.clone());
         tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
             let _ = axum::serve(listener, app).await;
         });
         let http = reqwest::Client::builder()
@@ -145,6 +152,47 @@ impl Web {
             .expect("attempt recorded");
     }
 
+    /// Projects an order `order` into the read model: a sale with one home delivery, integrated
+    /// in Protheus, released, then invoiced (with one invoice).
+    pub async fn seed_order(&self, order: &str) {
+        use order_support::{MIN, T0, integrated, invoice, report, report_with, sale};
+        eaibus::order::ensure_topics(&self.bus)
+            .await
+            .expect("order topics");
+        let events = vec![
+            sale(order, &["3"], T0),
+            integrated(order, T0 + MIN),
+            report(order, false, "Pedido liberado", 1, T0 + 2 * MIN),
+            report_with(
+                order,
+                false,
+                "FATURADO",
+                2,
+                T0 + 3 * MIN,
+                vec![invoice(
+                    order,
+                    "31240517745613000150650010000124101201241070",
+                )],
+            ),
+        ];
+        eaibus::order::events::publish(self.bus.log.as_ref(), &self.bus.config, &events)
+            .await
+            .expect("published");
+        let topic = eaibus::order::events_topic(&self.bus.config);
+        let mut records = Vec::new();
+        for p in self.bus.log.partitions(&topic).await.expect("partitions") {
+            records.extend(self.bus.log.read(&topic, p, 0, 1000).await.expect("read"));
+        }
+        let store = eaibus::order::store::OrderStore::open_for(&self.bus.config)
+            .await
+            .expect("the order store");
+        store
+            .project(&records, &eaibus::order::store::NoOutputs)
+            .await
+            .expect("projected");
+        store.close().await;
+    }
+
     pub fn parked(error: &str) -> Option<DeliveryOutcome> {
         Some(DeliveryOutcome::Parked {
             error: error.into(),
@@ -176,6 +224,42 @@ impl Web {
         cookies(&answer)
             .into_iter()
             .find(|c| c.starts_with("eaibus_session=") && c.len() > "eaibus_session=".len())
+    }
+
+    /// Signs in through the form as if from `address`: the status, the login cookie when
+    /// it worked, and the page.
+    pub async fn login_from(
+        &self,
+        user: &str,
+        password: &str,
+        address: &str,
+    ) -> (u16, Option<String>, String) {
+        let page = self
+            .http
+            .get(self.at("/login"))
+            .send()
+            .await
+            .expect("login page");
+        let csrf_cookie = cookies(&page)
+            .into_iter()
+            .find(|c| c.starts_with("eaibus_login_csrf="))
+            .expect("a login CSRF cookie");
+        let html = page.text().await.expect("html");
+        let csrf = hidden_value(&html, "csrf").expect("a csrf field");
+        let answer = self
+            .http
+            .post(self.at("/login"))
+            .header(COOKIE, csrf_cookie)
+            .header("x-forwarded-for", address)
+            .form_pairs(&[("username", user), ("password", password), ("csrf", &csrf)])
+            .send()
+            .await
+            .expect("login answer");
+        let status = answer.status().as_u16();
+        let session = cookies(&answer)
+            .into_iter()
+            .find(|c| c.starts_with("eaibus_session=") && c.len() > "eaibus_session=".len());
+        (status, session, answer.text().await.expect("a body"))
     }
 
     /// The CSRF token of this login.

@@ -113,7 +113,6 @@ pub async fn show(State(state): State<Shared>, caller: Caller) -> Response {
                     button type="submit" { (lang.t("reload")) }
                 }
             }
-            p.note { (lang.t("later")) }
         };
         Ok(page(&caller, lang.t("dashboard"), content))
     }

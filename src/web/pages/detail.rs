@@ -62,13 +62,17 @@ pub async fn show(
                 tr { th { (lang.t("integration")) } td { (m.integration) } }
                 tr { th { "InternalId" } td { (m.business_key.clone().unwrap_or_default()) } }
                 tr { th { (lang.t("situation")) } td { span #situation class={ "s" (m.situation) } { (m.situation_label) }
-                    @if let Some(by) = &m.resolved_by { " · " (lang.t("resolved")) " (" (by) ")" } } }
+                    @if m.resolved_by.is_some() { " · " span #resolution { (lang.t("resolved")) } } } }
+                @if let Some(by) = &m.resolved_by {
+                    tr { th { (lang.t("resolved_by")) } td #resolved-by { (by) " · " (m.resolved_at_local.clone().unwrap_or_default()) } }
+                    tr { th { (lang.t("note")) } td #resolution-note { (m.resolution_note.clone().unwrap_or_default()) } }
+                }
                 tr { th { (lang.t("component")) } td { (m.stage_label) } }
                 tr { th { (lang.t("received_at")) } td { (m.received_at_local) } }
                 tr { th { (lang.t("attempt")) } td { (m.attempts) } }
                 tr { th { (lang.t("repeated_failures")) } td #repeated { (m.repeated_failures) } }
                 tr { th { (lang.t("error")) } td { (m.last_error.clone().unwrap_or_default()) } }
-                tr { th { (lang.t("actions")) } td { (actions_cell(&caller, lang, &m.uuid, m.reprocessable, operator)) } }
+                tr { th { (lang.t("actions")) } td { (actions_cell(&caller, lang, &m.uuid, m.reprocessable, operator, m.resolved_by.is_none())) } }
             }
             h2 { (lang.t("timeline")) }
             table #timeline {

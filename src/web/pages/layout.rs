@@ -21,7 +21,8 @@ th{background:#f1f1f1}pre{background:#f7f7f7;padding:.5em;overflow:auto;max-heig
 .s3,.s4,.s5,.s6{color:#b00020;font-weight:bold}.s2{color:#2a7d2a}.s0,.s1{color:#996c00}\
 .kpis{display:flex;gap:1em}.kpi{border:1px solid #ccc;padding:1em;min-width:12em}\
 .kpi b{display:block;font-size:1.6em}form.inline{display:inline}\
-.filters input,.filters select{margin-right:.5em}.note{color:#555}.flash{background:#e8f4e8;padding:.5em}";
+.filters input,.filters select{margin-right:.5em}.run.error{color:#b00020;font-weight:bold}\
+.run.partial{color:#996c00;font-weight:bold}.run.success{color:#2a7d2a}.run.running{color:#1d3557}.note{color:#555}.flash{background:#e8f4e8;padding:.5em}";
 
 /// A full page.
 pub fn page(caller: &Caller, title: &str, content: Markup) -> Response {
@@ -45,8 +46,11 @@ pub fn page(caller: &Caller, title: &str, content: Markup) -> Response {
                     @if caller.user.is_some() {
                         a href="/" { (lang.t("messages")) }
                         a href="/dashboard" { (lang.t("dashboard")) }
+                        a href="/orders" { (lang.t("orders")) }
+                        a href="/sync-logs" { (lang.t("sync_logs")) }
                         a href="/depara" { (lang.t("depara")) }
                         @if caller.role() == Some(Role::Admin) {
+                            a href="/users" { (lang.t("users")) }
                             a href="/audit" { (lang.t("audit")) }
                         }
                     }

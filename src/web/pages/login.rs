@@ -1,5 +1,6 @@
 //! The login page, login and logout. The login form carries a CSRF token matched against a
-//! short-lived cookie (there is no session yet); every attempt is audited.
+//! short-lived cookie (there is no session yet); every attempt is audited. Repeated failures are
+//! throttled (see `web::throttle` for the policy).
 
 use axum::Form;
 use axum::extract::State;
@@ -9,18 +10,21 @@ use maud::html;
 use serde::Deserialize;
 
 use super::layout::{html_response, page, render};
+use crate::monitor::time::{format_brasilia, now_millis};
 use crate::web::caller::Caller;
 use crate::web::session::{
     LOGIN_CSRF_COOKIE, SESSION_COOKIE, SESSION_MS, cookie, same_secret, set_cookie,
 };
+use crate::web::throttle;
 use crate::web::users::random_token;
 use crate::web::{Shared, WebError};
 
-fn form(caller: &Caller, failed: bool) -> Response {
+/// The login form, with why the last attempt failed (and the status to answer with).
+fn form(caller: &Caller, problem: Option<(StatusCode, String)>) -> Response {
     let lang = caller.lang;
     let token = random_token();
     let content = html! {
-        @if failed { p.error #login-error { (lang.t("login_failed")) } }
+        @if let Some((_, text)) = &problem { p.error #login-error { (text) } }
         form method="post" action="/login" {
             input type="hidden" name="csrf" value=(token);
             p { label { (lang.t("username")) br; input #username type="text" name="username" maxlength="64" required autofocus; } }
@@ -29,8 +33,8 @@ fn form(caller: &Caller, failed: bool) -> Response {
         }
     };
     let mut response = page(caller, lang.t("login"), content);
-    if failed {
-        *response.status_mut() = StatusCode::UNAUTHORIZED;
+    if let Some((status, _)) = problem {
+        *response.status_mut() = status;
     }
     let c = set_cookie(LOGIN_CSRF_COOKIE, &token, 600, caller.secure, true);
     if let Ok(v) = HeaderValue::from_str(&c) {
@@ -43,7 +47,7 @@ pub async fn show(caller: Caller) -> Response {
     if caller.user.is_some() {
         return Redirect::to("/").into_response();
     }
-    form(&caller, false)
+    form(&caller, None)
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,11 +73,42 @@ pub async fn submit(
         }
         let db = state.db().await?;
         let username = input.username.trim();
+        // Failures are counted under the name as typed (cut to the longest valid name).
+        let shown: String = username.chars().take(64).collect();
+        let address = caller.address.as_str();
+        let now = now_millis();
+        let failures = db.login_failures(&shown, address, now).await?;
+        if let Some(until) = throttle::locked_until(now, &failures) {
+            let detail = format!("from {address} until {}", format_brasilia(until));
+            db.audit(None, &shown, "login.throttled", &shown, &detail)
+                .await?;
+            let text = caller
+                .lang
+                .t("login_throttled")
+                .replace("{}", &throttle::minutes_left(now, until).to_string());
+            return Ok(form(&caller, Some((StatusCode::TOO_MANY_REQUESTS, text))));
+        }
         let Some(user) = db.check_login(username, &input.password).await? else {
-            let shown: String = username.chars().take(64).collect();
-            db.audit(None, &shown, "login.failed", &shown, "").await?;
-            return Ok(form(&caller, true));
+            db.record_login_failure(&shown, address, now).await?;
+            db.audit(
+                None,
+                &shown,
+                "login.failed",
+                &shown,
+                &format!("from {address}"),
+            )
+            .await?;
+            let after = db.login_failures(&shown, address, now).await?;
+            if let Some(until) = throttle::locked_until(now, &after) {
+                let detail = format!("from {address} until {}", format_brasilia(until));
+                db.audit(None, &shown, "login.locked", &shown, &detail)
+                    .await?;
+            }
+            let text = caller.lang.t("login_failed").to_owned();
+            return Ok(form(&caller, Some((StatusCode::UNAUTHORIZED, text))));
         };
+        db.record_login_success(&user.username, address, now)
+            .await?;
         let (id, _csrf) = db.create_session(&user).await?;
         db.audit(Some(&user), "", "login", &user.username, "")
             .await?;

@@ -36,6 +36,7 @@ fn filters(caller: &Caller, q: &ListQuery) -> Markup {
     let lang = caller.lang;
     let value = |v: &Option<String>| v.clone().unwrap_or_default();
     let chosen = q.situation.as_deref().and_then(listing::parse_situation);
+    let resolved = q.resolved.as_deref();
     html! {
         form.filters #filters method="get" action="/" {
             label { (lang.t("situation")) " "
@@ -50,6 +51,13 @@ fn filters(caller: &Caller, q: &ListQuery) -> Markup {
             label { (lang.t("route")) " " input #route type="text" name="route" maxlength="200" value=(value(&q.route)); }
             label { (lang.t("from")) " " input #from type="date" name="from" value=(value(&q.from)); }
             label { (lang.t("to")) " " input #to type="date" name="to" value=(value(&q.to)); }
+            label { (lang.t("resolved_filter")) " "
+                select #resolved name="resolved" {
+                    option value="" { (lang.t("all")) }
+                    option value="1" selected[resolved == Some("1")] { (lang.t("yes")) }
+                    option value="0" selected[resolved == Some("0")] { (lang.t("no")) }
+                }
+            }
             br;
             label { (lang.t("search")) " " textarea #q name="q" rows="1" cols="60" maxlength="8000" { (value(&q.q)) } }
             button #apply type="submit" { (lang.t("filter")) }
@@ -67,6 +75,7 @@ fn page_link(q: &ListQuery, page: u32) -> String {
         ("from", &q.from),
         ("to", &q.to),
         ("q", &q.q),
+        ("resolved", &q.resolved),
     ] {
         if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
             parts.push(format!("{k}={}", encode(v)));
@@ -119,10 +128,14 @@ fn table(caller: &Caller, rows: &RowPage, q: &ListQuery) -> Markup {
                         td { (m.integration) }
                         td { span class={ "situation s" (m.situation) } title=(m.last_error.clone().unwrap_or_default()) { (m.situation_label) }
                             @if m.repeated_failures > 0 { " " small title=(lang.t("repeated_failures")) { "×" (m.repeated_failures) } }
-                            @if m.resolved_by.is_some() { br; small { (lang.t("resolved")) } } }
+                            @if let Some(by) = &m.resolved_by {
+                                br; small.resolved title=(m.resolution_note.clone().unwrap_or_default()) {
+                                    (lang.t("resolved")) " · " (by) " · " (m.resolved_at_local.clone().unwrap_or_default())
+                                }
+                            } }
                         td { (m.stage_label) }
                         td { (m.received_at_local) }
-                        td { (actions_cell(caller, lang, &m.uuid, m.reprocessable, operator)) }
+                        td { (actions_cell(caller, lang, &m.uuid, m.reprocessable, operator, m.resolved_by.is_none())) }
                     }
                 }
             }
@@ -133,7 +146,6 @@ fn table(caller: &Caller, rows: &RowPage, q: &ListQuery) -> Markup {
             @if u64::from(rows.page) < pages { a #next href=(page_link(q, rows.page + 1)) { (lang.t("next")) } }
         }
         @if operator { button #reprocess-selected type="submit" form="bulk" { (lang.t("reprocess_selected")) } }
-        p.note { (lang.t("later")) }
     }
 }
 
@@ -143,6 +155,7 @@ pub fn actions_cell(
     uuid: &str,
     reprocessable: bool,
     operator: bool,
+    resolvable: bool,
 ) -> Markup {
     let csrf = caller.session_csrf.clone().unwrap_or_default();
     let base = format!("/messages/{}", encode(uuid));
@@ -158,11 +171,14 @@ pub fn actions_cell(
                     button type="submit" { (lang.t("reprocess")) }
                 }
             }
-            " · "
-            form.inline.resolve method="post" action={ (base) "/resolve" }
-                onsubmit="return confirm(this.dataset.confirm)" data-confirm=(lang.t("confirm_resolve")) {
-                input type="hidden" name="csrf" value=(csrf);
-                button type="submit" { (lang.t("resolve")) }
+            @if resolvable {
+                " · "
+                form.inline.resolve method="post" action={ (base) "/resolve" }
+                    onsubmit="return confirm(this.dataset.confirm)" data-confirm=(lang.t("confirm_resolve")) {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input.note type="text" name="note" maxlength="1000" placeholder=(lang.t("note_optional"));
+                    button type="submit" { (lang.t("resolve")) }
+                }
             }
         }
     }
@@ -193,15 +209,23 @@ pub async fn reprocess_one(
     render(&caller, result)
 }
 
+#[derive(Debug, serde::Deserialize)]
+pub struct ResolveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
 pub async fn resolve_one(
     State(state): State<Shared>,
     caller: Caller,
     Path(uuid): Path<String>,
-    Form(input): Form<CsrfForm>,
+    Form(input): Form<ResolveForm>,
 ) -> Response {
     let result = async {
         let user = caller.require_form(Role::Operator, &input.csrf)?;
-        actions::resolve(&state, user, &uuid).await?;
+        actions::resolve(&state, user, &uuid, input.note.as_deref()).await?;
         Ok(back_to(&uuid))
     }
     .await;
@@ -237,7 +261,7 @@ pub async fn reprocess_bulk(
                     td { (o.error.clone().unwrap_or_default()) }
                 } } }
             }
-            p { a href="/" { (lang.t("messages")) } }
+            p { a href="/" { (lang.t("messages")) } " · " a href="/sync-logs?kind=reprocess" { (lang.t("sync_logs")) } }
         };
         Ok(page(&caller, lang.t("reprocess_selected"), content))
     }

@@ -7,6 +7,9 @@ pub mod detail;
 pub mod layout;
 pub mod login;
 pub mod messages;
+pub mod orders;
+pub mod sync_logs;
+pub mod users;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -28,4 +31,12 @@ pub fn routes() -> Router<Shared> {
         .route("/depara", get(depara::show).post(depara::upsert))
         .route("/depara/delete", post(depara::delete))
         .route("/audit", get(audit::show))
+        .route("/sync-logs", get(sync_logs::show))
+        .route("/orders", get(orders::show))
+        .route("/users", get(users::show).post(users::create))
+        .route("/users/{username}/role", post(users::role))
+        .route("/users/{username}/disable", post(users::disable))
+        .route("/users/{username}/enable", post(users::enable))
+        .route("/tokens", post(users::create_token))
+        .route("/tokens/{id}/revoke", post(users::revoke_token))
 }
