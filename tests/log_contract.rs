@@ -380,6 +380,40 @@ async fn restart_resumes_at_the_committed_offset(backend: &Backend) {
     assert_eq!(next[0].offset, 6);
 }
 
+/// Two writers on one log (a `serve` and a command line redriving into the same file): each
+/// one's appends reach the other's consumers, and neither reuses an offset the other took.
+async fn appends_from_another_writer_are_seen(backend: &Backend) {
+    let topic = unique("two-writers");
+    let group = unique("group");
+    let serving = backend.open().await;
+    serving.ensure_topic(&topic, 1).await.unwrap();
+    serving.append(vec![keyed(&topic, "k", 0)]).await.unwrap();
+    let mut consumer = serving
+        .subscribe(&group, std::slice::from_ref(&topic))
+        .await
+        .unwrap();
+    assert_eq!(poll_at_least(consumer.as_mut(), 1).await.len(), 1);
+
+    let other = backend.open().await;
+    let theirs = other.append(vec![keyed(&topic, "k", 1)]).await.unwrap();
+    assert_eq!(theirs[0].offset, 1);
+    let seen = poll_at_least(consumer.as_mut(), 1).await;
+    assert_eq!(
+        seen[0].offset, 1,
+        "the other writer's record reaches the consumer"
+    );
+
+    let ours = serving.append(vec![keyed(&topic, "k", 2)]).await.unwrap();
+    assert_eq!(ours[0].offset, 2, "no offset is taken twice");
+    let theirs = other.append(vec![keyed(&topic, "k", 3)]).await.unwrap();
+    assert_eq!(theirs[0].offset, 3);
+    let seen = poll_at_least(consumer.as_mut(), 2).await;
+    assert_eq!(
+        seen.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+}
+
 async fn seek_by_timestamp(log: &dyn EventLog) {
     let topic = unique("time");
     let group = unique("group");
@@ -547,5 +581,5 @@ contract! {
         seek_by_timestamp,
         group_members_share_partitions,
     ],
-    backends: [restart_resumes_at_the_committed_offset]
+    backends: [restart_resumes_at_the_committed_offset, appends_from_another_writer_are_seen]
 }

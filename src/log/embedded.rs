@@ -16,6 +16,7 @@
 mod group;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -93,6 +94,32 @@ const CREATE_TABLES: &[&str] = &[
     )",
 ];
 
+/// The lowest possible end (next offset) of each partition, from commits and reads. An end only
+/// grows, so merging by maximum is right whatever order the writer and readers report in.
+#[derive(Default)]
+pub(crate) struct EndOffsets {
+    ends: std::sync::Mutex<HashMap<(String, i32), i64>>,
+}
+
+impl EndOffsets {
+    pub(crate) fn advance(&self, topic: &str, partition: i32, end: i64) {
+        let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
+        match ends.get_mut(&(topic.to_owned(), partition)) {
+            Some(known) => *known = (*known).max(end),
+            None => {
+                ends.insert((topic.to_owned(), partition), end);
+            }
+        }
+    }
+
+    /// True when nothing at or after `offset` can be there (the end is known and not beyond).
+    pub(crate) fn nothing_from(&self, topic: &str, partition: i32, offset: i64) -> bool {
+        let ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
+        ends.get(&(topic.to_owned(), partition))
+            .is_some_and(|end| *end <= offset)
+    }
+}
+
 /// The embedded log. Cheap to clone; clones share the file, the writer and the consumer groups.
 #[derive(Clone)]
 pub struct EmbeddedLog {
@@ -107,6 +134,9 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     /// Bumped after every transaction that appended records; consumers wait on it.
     appended: watch::Sender<u64>,
+    /// What is known of each partition's end, so that a woken consumer reads only the
+    /// partitions that grew instead of querying every one of them.
+    ends: Arc<EndOffsets>,
     groups: Coordinator,
     max_poll_records: usize,
 }
@@ -161,7 +191,13 @@ impl EmbeddedLog {
 
         let (writes, queue) = mpsc::channel(writer::QUEUE_CAPACITY);
         let (appended, _) = watch::channel(0);
-        let task = tokio::spawn(writer::run(writer_connection, queue, appended.clone()));
+        let ends = Arc::new(EndOffsets::default());
+        let task = tokio::spawn(writer::run(
+            writer_connection,
+            queue,
+            appended.clone(),
+            ends.clone(),
+        ));
         tracing::info!(path = %path.display(), "Opened the embedded event log.");
         Ok(EmbeddedLog {
             inner: Arc::new(Inner {
@@ -170,6 +206,7 @@ impl EmbeddedLog {
                 writes,
                 writer: Mutex::new(Some(task)),
                 appended,
+                ends,
                 groups: Coordinator::default(),
                 max_poll_records: config.max_poll_records.max(1),
             }),
@@ -297,6 +334,12 @@ impl EmbeddedLog {
         .fetch_all(&self.inner.pool)
         .await
         .map_err(|e| db_error("read records", e))?;
+        // An empty read says the end was at `offset` when it ran; a full one, past its last.
+        let seen_end = match rows.last() {
+            Some(row) => row.try_get::<i64, _>(0).map_or(offset, |last| last + 1),
+            None => offset,
+        };
+        self.inner.ends.advance(topic, partition, seen_end);
         rows.iter()
             .map(|row| {
                 let headers: Vec<u8> = row.try_get(2).map_err(|e| db_error("read records", e))?;

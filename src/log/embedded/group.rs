@@ -15,6 +15,9 @@ use tokio::time::Instant;
 use super::EmbeddedLog;
 use crate::log::{Consumer, EventLog, LogError, Position, Record};
 
+/// How stale the known partition ends may get before a fetch reads every partition anyway.
+const FOREIGN_APPENDS_SEEN_WITHIN: Duration = Duration::from_millis(250);
+
 type TopicPartition = (String, i32);
 
 /// The groups of one `EmbeddedLog`.
@@ -141,6 +144,9 @@ pub(super) struct EmbeddedConsumer {
     rebalanced: watch::Receiver<u64>,
     /// Which partition a poll reads first, rotated so a busy partition cannot starve the rest.
     first: usize,
+    /// When every partition was last read regardless of the known ends: another process (the
+    /// command line redriving a letter) may append to the file without this one hearing of it.
+    full_read_at: Instant,
 }
 
 impl EmbeddedConsumer {
@@ -160,6 +166,7 @@ impl EmbeddedConsumer {
             member,
             generation: None,
             positions: BTreeMap::new(),
+            full_read_at: Instant::now(),
             appended,
             rebalanced,
             first: 0,
@@ -192,12 +199,19 @@ impl EmbeddedConsumer {
         }
         let start = self.first % partitions.len();
         self.first = start + 1;
+        let trust_ends = self.full_read_at.elapsed() < FOREIGN_APPENDS_SEEN_WITHIN;
+        if !trust_ends {
+            self.full_read_at = Instant::now();
+        }
         let mut records = Vec::new();
         for i in 0..partitions.len() {
             let tp = &partitions[(start + i) % partitions.len()];
             let Some(offset) = self.positions.get(tp).copied() else {
                 continue;
             };
+            if trust_ends && self.log.inner.ends.nothing_from(&tp.0, tp.1, offset) {
+                continue;
+            }
             let batch = self
                 .log
                 .read_unchecked(&tp.0, tp.1, offset, max - records.len())

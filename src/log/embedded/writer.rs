@@ -3,12 +3,13 @@
 //! serves many appends; each caller is answered only after that COMMIT.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{db_error, encode_headers, unknown_topic};
+use super::{EndOffsets, db_error, encode_headers, unknown_topic};
 use crate::log::partitioner::partition_for_key;
 use crate::log::{LogError, NewRecord, Position};
 
@@ -65,6 +66,12 @@ struct WriterState {
     topics: HashMap<String, i32>,
     /// Next partition for keyless records, per topic.
     round_robin: HashMap<String, i32>,
+    /// The tail of each partition written to, kept between transactions: this task is the
+    /// process's only writer. Cleared when a transaction fails or another process wrote.
+    tails: HashMap<(String, i32), Tail>,
+    /// SQLite's `data_version` when the tails were last right: it changes when another
+    /// connection (the command line redriving a letter, say) commits to the file.
+    data_version: Option<i64>,
 }
 
 /// The tail of one partition as seen inside the current transaction.
@@ -77,6 +84,7 @@ pub(super) async fn run(
     mut connection: SqliteConnection,
     mut queue: mpsc::Receiver<WriteRequest>,
     appended: watch::Sender<u64>,
+    ends: Arc<EndOffsets>,
 ) {
     let mut state = WriterState::default();
     while let Some(first) = queue.recv().await {
@@ -105,7 +113,7 @@ pub(super) async fn run(
             "The embedded log writes a batch."
         );
         if !writes.is_empty() {
-            write_batch(&mut connection, &mut state, writes, &appended).await;
+            write_batch(&mut connection, &mut state, writes, &appended, &ends).await;
         }
         if let Some(reply) = shutdown {
             queue.close();
@@ -129,12 +137,18 @@ async fn write_batch(
     state: &mut WriterState,
     batch: Vec<WriteRequest>,
     appended: &watch::Sender<u64>,
+    ends: &EndOffsets,
 ) {
     match try_write_batch(connection, state, &batch).await {
         Ok(outcomes) => {
             let mut any_appended = false;
             for (request, outcome) in batch.into_iter().zip(outcomes) {
-                any_appended |= matches!(outcome, Outcome::Appended(_));
+                if let Outcome::Appended(positions) = &outcome {
+                    any_appended = true;
+                    for p in positions {
+                        ends.advance(&p.topic, p.partition, p.offset + 1);
+                    }
+                }
                 answer(request, outcome);
             }
             if any_appended {
@@ -142,8 +156,10 @@ async fn write_batch(
             }
         }
         Err(error) => {
-            // The transaction rolled back: the cache may name topics that were not created.
+            // The transaction rolled back: the caches may name topics that were not created
+            // and tails that were not written.
             state.topics.clear();
+            state.tails.clear();
             tracing::error!(error = %error, requests = batch.len(), "The embedded log could not write a batch.");
             for request in batch {
                 fail(request, || copy_error(&error));
@@ -163,17 +179,23 @@ async fn try_write_batch(
         .begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(|e| db_error("start a write", e))?;
+    let version: i64 = sqlx::query_scalar("PRAGMA data_version")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| db_error("read the file's version", e))?;
+    if state.data_version != Some(version) {
+        state.tails.clear();
+        state.topics.clear();
+        state.data_version = Some(version);
+    }
     let now = now_ms();
-    let mut tails: HashMap<(String, i32), Tail> = HashMap::new();
     let mut outcomes = Vec::with_capacity(batch.len());
     for request in batch {
         let outcome = match request {
             WriteRequest::EnsureTopic {
                 topic, partitions, ..
             } => ensure_topic(&mut tx, state, topic, *partitions).await?,
-            WriteRequest::Append { records, .. } => {
-                append(&mut tx, state, &mut tails, records, now).await?
-            }
+            WriteRequest::Append { records, .. } => append(&mut tx, state, records, now).await?,
             WriteRequest::Commit {
                 group,
                 topic,
@@ -241,7 +263,6 @@ async fn ensure_topic(
 async fn append(
     tx: &mut SqliteConnection,
     state: &mut WriterState,
-    tails: &mut HashMap<(String, i32), Tail>,
     records: &[NewRecord],
     now: i64,
 ) -> Result<Outcome, LogError> {
@@ -265,11 +286,11 @@ async fn append(
     let mut positions = Vec::with_capacity(records.len());
     for (record, partition) in records.iter().zip(targets) {
         let tail_key = (record.topic.clone(), partition);
-        if !tails.contains_key(&tail_key) {
+        if !state.tails.contains_key(&tail_key) {
             let tail = read_tail(tx, &record.topic, partition).await?;
-            tails.insert(tail_key.clone(), tail);
+            state.tails.insert(tail_key.clone(), tail);
         }
-        let Some(tail) = tails.get_mut(&tail_key) else {
+        let Some(tail) = state.tails.get_mut(&tail_key) else {
             continue; // inserted just above
         };
         let offset = tail.next_offset;
