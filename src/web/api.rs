@@ -238,12 +238,8 @@ async fn order(
     if id.len() > 200 {
         return Err(WebError::BadRequest("the id is too long".into()));
     }
-    static STORE: tokio::sync::OnceCell<crate::order::store::OrderStore> =
-        tokio::sync::OnceCell::const_new();
-    let store = STORE
-        .get_or_try_init(|| crate::order::store::OrderStore::open_for(&state.bus.config))
-        .await
-        .map_err(|e| WebError::Unavailable(e.to_string()))?;
+    // Per bus, not per process: two buses in one process keep their own read models.
+    let store = state.orders().await?;
     match crate::order::query::find(store, &id).await {
         Ok(Some(view)) => Ok(Json(view)),
         Ok(None) => Err(WebError::NotFound(format!("no order is known by {id}"))),

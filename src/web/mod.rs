@@ -46,6 +46,8 @@ pub use users::{Role, User};
 pub struct WebState {
     pub bus: Bus,
     db: OnceCell<WebDb>,
+    /// The order read model of this bus, opened on first use.
+    orders: OnceCell<crate::order::store::OrderStore>,
 }
 
 pub type Shared = Arc<WebState>;
@@ -55,7 +57,16 @@ impl WebState {
         WebState {
             bus,
             db: OnceCell::new(),
+            orders: OnceCell::new(),
         }
+    }
+
+    /// The order read model of this bus's configuration, opened on first use.
+    pub async fn orders(&self) -> Result<&crate::order::store::OrderStore, WebError> {
+        self.orders
+            .get_or_try_init(|| crate::order::store::OrderStore::open_for(&self.bus.config))
+            .await
+            .map_err(|e| WebError::Unavailable(format!("the order read model: {e}")))
     }
 
     /// The web tables, created (and the first admin set up) on first use.
