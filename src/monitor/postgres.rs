@@ -7,8 +7,13 @@ use super::error::MonitorError;
 
 pub(super) type Db = sqlx::Postgres;
 
-pub(super) const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("migrations/postgres_0001_monitor.sql"))];
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/postgres_0001_monitor.sql")),
+    (
+        2,
+        include_str!("migrations/postgres_0002_delivery_replays.sql"),
+    ),
+];
 
 /// Advisory lock key that serialises migrations between instances starting together.
 const MIGRATION_LOCK: i64 = 0x6561_6962_7573_6d6f; // "eaibusmo"

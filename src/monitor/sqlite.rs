@@ -13,8 +13,13 @@ use super::error::MonitorError;
 
 pub(super) type Db = sqlx::Sqlite;
 
-pub(super) const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("migrations/sqlite_0001_monitor.sql"))];
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/sqlite_0001_monitor.sql")),
+    (
+        2,
+        include_str!("migrations/sqlite_0002_delivery_replays.sql"),
+    ),
+];
 
 /// How long a writer waits for another one before giving up with a retryable error.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
