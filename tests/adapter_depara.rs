@@ -525,7 +525,11 @@ async fn mappings<S: DeParaStore>(store: &S) {
     assert_eq!(unknown.content, before);
 
     // A to-internal mapping replaces the counterpart's id with Protheus'; optional ones stay.
-    let routes = std::fs::read_to_string(root().join("config/routes.toml")).expect("routes");
+    // Without the OMNI route's order_trace, which needs the traceability adapters this table
+    // leaves out.
+    let routes = std::fs::read_to_string(root().join("config/routes.toml"))
+        .expect("routes")
+        .replace("order_trace = \"1.001\"\n", "");
     let adapter = r#"routine = "LOJA701"
 message = "RetailSales"
 send = true

@@ -161,6 +161,39 @@ fn table(adapters: &[(&str, String)]) -> Result<AdapterTable, LoadErrors> {
 }
 
 #[test]
+fn a_route_asking_for_order_trace_needs_adapters_that_send_it() {
+    let shipped_routes =
+        std::fs::read_to_string(root().join("config/routes.toml")).expect("the shipped routes");
+    let omni = shipped()
+        .routes()
+        .get("omni")
+        .cloned()
+        .expect("the OMNI route");
+    assert_eq!(omni.order_trace.as_deref(), Some("1.001"));
+
+    // Only the sales-order adapter sends along the route: the pickup-later one is missing.
+    let trace = std::fs::read_to_string(root().join("adapters/document_traceability_order.toml"))
+        .expect("the shipped adapter");
+    let files = vec![("document_traceability_order.toml".to_owned(), trace)];
+    let errors = AdapterTable::from_sources(("routes.toml", &shipped_routes), &files, &registry())
+        .expect_err("the pickup-later traceability has no adapter");
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    let line = shipped_routes
+        .lines()
+        .position(|l| l.starts_with("order_trace"))
+        .expect("order_trace in the shipped routes")
+        + 1;
+    assert_eq!(errors.0[0].location.line, line, "{errors}");
+    let text = errors.0[0].to_string();
+    assert!(
+        text.contains("route \"omni\"")
+            && text.contains("order_trace")
+            && text.contains("DocumentTraceAbilityOrderRetail 1.001"),
+        "{text}"
+    );
+}
+
+#[test]
 fn every_load_error_is_reported_with_its_file_line_and_column() {
     let config = tempfile::tempdir().expect("tempdir");
     let dir = tempfile::tempdir().expect("tempdir");

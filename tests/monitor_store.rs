@@ -133,6 +133,7 @@ contract!(
     pending_deliveries_come_oldest_message_first,
     resolutions_hold_until_a_reprocess,
     sync_runs_count_outcomes_and_end_with_a_status,
+    replay_starts_a_new_cycle_for_a_settled_delivery,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -706,6 +707,134 @@ async fn reprocess_puts_a_delivery_back_in_the_queue(store: MonitorStore) {
         "{error}"
     );
     assert!(!error.is_retryable());
+}
+
+async fn replay_starts_a_new_cycle_for_a_settled_delivery(store: MonitorStore) {
+    let uuid = "f0000000-0000-4000-8000-0000000000a1";
+    store
+        .record_received(&message(uuid, "RetailSales"))
+        .await
+        .unwrap();
+    // Delivered along two routes.
+    for route in ["protheus", "omni"] {
+        store.start_delivery(uuid, route).await.unwrap();
+        store
+            .record_attempt(
+                uuid,
+                route,
+                &DeliveryOutcome::Delivered {
+                    response: format!("ok from {route}"),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let omni_before = store.delivery(uuid, "omni").await.unwrap().unwrap();
+    let delivered_at = store
+        .delivery(uuid, "protheus")
+        .await
+        .unwrap()
+        .unwrap()
+        .delivered_at;
+    let timeline_before = store.timeline(uuid).await.unwrap().len();
+    assert_eq!(
+        situation(&store, uuid).await,
+        (Situation::Finalizada, Stage::Delivered)
+    );
+
+    assert_eq!(
+        store
+            .replay_delivery(uuid, "protheus", "replay of the last day")
+            .await
+            .unwrap(),
+        1
+    );
+    let delivery = store.delivery(uuid, "protheus").await.unwrap().unwrap();
+    assert_eq!(delivery.situation, Situation::AguardandoExecucao);
+    assert_eq!(delivery.attempts, 0);
+    assert_eq!(delivery.response.as_deref(), Some("ok from protheus"));
+    assert!(delivery.next_attempt_at.is_some());
+    // The message waits again; the other route's delivery is as it was.
+    assert_eq!(
+        situation(&store, uuid).await.0,
+        Situation::AguardandoExecucao
+    );
+    assert_eq!(
+        store.delivery(uuid, "omni").await.unwrap().unwrap(),
+        omni_before
+    );
+    let pending = store.pending_deliveries("protheus", 10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    // History: nothing removed, one entry added that says what happened.
+    let timeline = store.timeline(uuid).await.unwrap();
+    assert_eq!(timeline.len(), timeline_before + 1);
+    let last = timeline.last().unwrap();
+    assert_eq!(last.route.as_deref(), Some("protheus"));
+    assert_eq!(last.situation, Situation::AguardandoExecucao);
+    let detail = last.detail.clone().unwrap_or_default();
+    assert!(
+        detail.contains("replay of the last day") && detail.contains("Finalizada"),
+        "{detail}"
+    );
+    // Waiting is not replayable (it is going to be sent anyway), nor is a route never planned.
+    for route in ["protheus", "nowhere"] {
+        assert!(
+            matches!(
+                store.replay_delivery(uuid, route, "again").await,
+                Err(MonitorError::NotAllowed { .. })
+            ),
+            "{route}"
+        );
+    }
+    assert!(matches!(
+        store.replay_delivery("no-such-uuid", "protheus", "x").await,
+        Err(MonitorError::UnknownMessage { .. })
+    ));
+
+    // The new cycle runs as the first did, and the replays are counted.
+    assert_eq!(
+        store.start_delivery(uuid, "protheus").await.unwrap(),
+        DeliveryStart::Started { attempt: 1 }
+    );
+    store
+        .record_attempt(
+            uuid,
+            "protheus",
+            &DeliveryOutcome::Parked {
+                error: "down".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .replay_delivery(uuid, "protheus", "second")
+            .await
+            .unwrap(),
+        2
+    );
+    let replays = store.delivery_replays(uuid, "protheus").await.unwrap();
+    let summary: Vec<_> = replays
+        .iter()
+        .map(|r| (r.previous_situation, r.previous_attempts, r.reason.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (Situation::Finalizada, 1, "replay of the last day"),
+            (Situation::Bloqueado, 1, "second"),
+        ]
+    );
+    assert_eq!(replays[0].previous_delivered_at, delivered_at);
+    assert!(
+        store
+            .delivery_replays(uuid, "omni")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Replays are not failures.
+    assert_eq!(store.get(uuid).await.unwrap().unwrap().repeated_failures, 0);
 }
 
 async fn list_filters_pages_and_searches(store: MonitorStore) {
@@ -1665,7 +1794,7 @@ async fn sqlite_file_uses_wal_and_reopens_with_its_data() {
         .fetch_one(&mut connection)
         .await
         .unwrap();
-    assert_eq!(versions, 3, "each migration runs once");
+    assert_eq!(versions, 4, "each migration runs once");
 }
 
 #[tokio::test]

@@ -321,8 +321,12 @@ async fn a_batch_delivered_twice_takes_effect_once() {
 async fn routes_that_ask_get_a_validated_traceability_message() {
     let Setup { _dir, bus } = setup().await;
     let store = OrderStore::open_for(&bus.config).await.expect("store");
-    let targets = projection::trace_targets([("omni", Some("1.001")), ("protheus", None)]);
-    assert_eq!(targets.len(), 1);
+    let targets = projection::trace_targets([
+        ("omni", Some("1.001")),
+        ("protheus", None),
+        ("legacy", Some("1.000")),
+    ]);
+    assert_eq!(targets.len(), 2);
     let outputs = order::output::Outputs::for_bus(&bus, targets);
     events::publish(bus.log.as_ref(), &bus.config, &story(&bus))
         .await
@@ -336,6 +340,18 @@ async fn routes_that_ask_get_a_validated_traceability_message() {
     let outbox = store.outbox(100).await.expect("outbox");
     let traces: Vec<_> = outbox.iter().filter(|r| r.kind == "trace:omni").collect();
     assert!(!traces.is_empty(), "{outbox:#?}");
+    let legacy: Vec<_> = outbox.iter().filter(|r| r.kind == "trace:legacy").collect();
+    assert_eq!(legacy.len(), traces.len(), "{outbox:#?}");
+    for row in &legacy {
+        let message = bus
+            .codec()
+            .decode_json(row.payload.as_bytes())
+            .expect("a message");
+        assert_eq!(message.header.version(), Some("1.000"));
+        bus.registry
+            .validate(&message)
+            .expect("valid against the 1.000 schema");
+    }
     for row in &traces {
         let message = bus
             .codec()

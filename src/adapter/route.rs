@@ -62,6 +62,10 @@ pub struct Route {
     /// The name of the environment variable holding the password.
     pub password_env: Option<String>,
     pub timeout: Option<Duration>,
+    /// The DocumentTraceabilityOrder(+Retail) version this route receives on each order status
+    /// change (`order_trace = "1.001"`); `None`: the route gets no traceability messages from
+    /// the order projection.
+    pub order_trace: Option<String>,
 }
 
 /// A user and password read from the environment. The password is never printed.
@@ -154,6 +158,8 @@ impl Route {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteTable {
     routes: BTreeMap<String, Route>,
+    /// Where each route's `order_trace` is written, for errors found with the adapters.
+    order_trace_at: BTreeMap<String, Location>,
 }
 
 const ROUTE_KEYS: &[&str] = &[
@@ -165,6 +171,7 @@ const ROUTE_KEYS: &[&str] = &[
     "user_env",
     "password_env",
     "timeout_ms",
+    "order_trace",
 ];
 
 pub(crate) const SECRET_KEYS: &[(&str, &str)] = &[
@@ -194,6 +201,7 @@ struct RawRoute {
     user_env: Option<Spanned<String>>,
     password_env: Option<Spanned<String>>,
     timeout_ms: Option<Spanned<u64>>,
+    order_trace: Option<Spanned<String>>,
 }
 
 impl RouteTable {
@@ -220,6 +228,7 @@ impl RouteTable {
         let parsed: RoutesFile = source.parse(&keys)?;
         let mut errors = Vec::new();
         let mut routes = BTreeMap::new();
+        let mut order_trace_at = BTreeMap::new();
         let mut first_seen: BTreeMap<String, Location> = BTreeMap::new();
         for raw in parsed.route {
             let name = raw.name.get_ref().trim().to_owned();
@@ -234,7 +243,10 @@ impl RouteTable {
                 });
                 continue;
             }
-            first_seen.insert(name, location);
+            first_seen.insert(name.clone(), location);
+            if let Some(trace) = &raw.order_trace {
+                order_trace_at.insert(name, source.location(&trace.span()));
+            }
             match check_route(&source, raw) {
                 Ok(route) => {
                     routes.insert(route.name.clone(), route);
@@ -243,7 +255,10 @@ impl RouteTable {
             }
         }
         if errors.is_empty() {
-            Ok(RouteTable { routes })
+            Ok(RouteTable {
+                routes,
+                order_trace_at,
+            })
         } else {
             Err(errors)
         }
@@ -251,6 +266,11 @@ impl RouteTable {
 
     pub fn get(&self, name: &str) -> Option<&Route> {
         self.routes.get(name)
+    }
+
+    /// Where the route's `order_trace` setting is written.
+    pub fn order_trace_location(&self, name: &str) -> Option<&Location> {
+        self.order_trace_at.get(name)
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -347,6 +367,19 @@ fn check_route(source: &SourceFile, raw: RawRoute) -> Result<Route, Vec<LoadErro
             format!("route {name:?}: timeout_ms must be above 0"),
         );
     }
+    if let Some(trace) = &raw.order_trace {
+        let version = trace.get_ref().trim();
+        if !crate::order::trace::VERSIONS.contains(&version) {
+            invalid(
+                &trace.span(),
+                format!(
+                    "route {name:?}: order_trace = {version:?} is not a traceability version \
+                     eaibus writes; write one of: {}",
+                    crate::order::trace::VERSIONS.join(", ")
+                ),
+            );
+        }
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -361,6 +394,7 @@ fn check_route(source: &SourceFile, raw: RawRoute) -> Result<Route, Vec<LoadErro
         timeout: raw
             .timeout_ms
             .map(|t| Duration::from_millis(t.into_inner())),
+        order_trace: raw.order_trace.map(|t| t.into_inner().trim().to_owned()),
     })
 }
 
@@ -442,6 +476,39 @@ target = "omni.order-trace"
         );
         assert!(matches!(errors[1].kind, LoadErrorKind::UnknownKey { .. }));
         assert_eq!(errors[1].location.line, 8);
+    }
+
+    #[test]
+    fn order_trace_names_a_version_eaibus_writes() {
+        let with = |value: &str| {
+            format!(
+                "[[route]]\nname = \"omni\"\nproduct = \"OMNI\"\napplication = \"OMNI\"\n\
+                 kind = \"kafka\"\ntarget = \"omni.order-trace\"\norder_trace = {value}\n"
+            )
+        };
+        let table = RouteTable::parse("routes.toml", &with("\" 1.000 \"")).unwrap();
+        assert_eq!(
+            table.get("omni").unwrap().order_trace.as_deref(),
+            Some("1.000")
+        );
+        assert_eq!(table.order_trace_location("omni").map(|l| l.line), Some(7));
+        let plain = RouteTable::parse("routes.toml", ROUTES).unwrap();
+        assert_eq!(plain.get("omni").unwrap().order_trace, None);
+
+        for bad in ["\"2.000\"", "\"\""] {
+            let errors = RouteTable::parse("routes.toml", &with(bad)).unwrap_err();
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            let text = errors[0].to_string();
+            assert!(text.starts_with("routes.toml:7:"), "{text}");
+            assert!(
+                text.contains("route \"omni\"")
+                    && text.contains("order_trace")
+                    && text.contains("1.000, 1.001"),
+                "{text}"
+            );
+        }
+        let errors = RouteTable::parse("routes.toml", &with("1.001")).unwrap_err();
+        assert_eq!(errors[0].location.line, 7, "{errors:?}");
     }
 
     #[test]

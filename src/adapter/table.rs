@@ -452,6 +452,9 @@ impl AdapterTable {
                 adapters.push(adapter);
             }
         }
+        if let Some(routes) = &routes {
+            errors.extend(unsendable_traces(routes, &adapters));
+        }
         if errors.is_empty() {
             Ok(AdapterTable {
                 adapters,
@@ -870,6 +873,43 @@ fn is_version(text: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// The order projection writes DocumentTraceabilityOrder (sales orders) and
+/// DocumentTraceAbilityOrderRetail (pickup-later orçamentos) for a route with `order_trace`, and
+/// the route's worker delivers them through the adapter that sends them along it (format,
+/// version, retries). A route asking for them without such adapters would park every one.
+fn unsendable_traces(routes: &RouteTable, adapters: &[Adapter]) -> Vec<LoadError> {
+    let mut errors = Vec::new();
+    for route in routes.iter() {
+        let Some(version) = &route.order_trace else {
+            continue;
+        };
+        for message in crate::order::trace::MESSAGES {
+            let sent = adapters.iter().any(|a| {
+                a.send
+                    && a.route == route.name
+                    && a.message.eq_ignore_ascii_case(message)
+                    && a.enables_version(version)
+                    && a.operation.allows(Some(Event::Upsert))
+            });
+            if !sent {
+                let location = routes
+                    .order_trace_location(&route.name)
+                    .cloned()
+                    .unwrap_or_else(|| Location::file("routes"));
+                errors.push(LoadError {
+                    location,
+                    kind: LoadErrorKind::Invalid(format!(
+                        "route {:?}: order_trace = {version:?} needs an adapter that sends \
+                         {message} {version} (upsert) along {:?}, and none does",
+                        route.name, route.name
+                    )),
+                });
+            }
+        }
+    }
+    errors
 }
 
 #[cfg(test)]

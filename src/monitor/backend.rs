@@ -15,10 +15,10 @@ use super::{Db, MIGRATIONS, begin, lock_migrations};
 use crate::monitor::error::MonitorError;
 use crate::monitor::filter::{Arg, WhereClause};
 use crate::monitor::model::{
-    DeliveryOutcome, DeliveryRecord, DeliveryStart, Direction, Format, LearnedDePara,
-    MessageFilter, MessagePage, MessageRecord, MessageSummary, MonitorCounts, NewMessage,
-    PendingDelivery, Progress, Received, Situation, Stage, TimelineEntry, TransactionRouteCounts,
-    aggregate_situation,
+    DeliveryOutcome, DeliveryRecord, DeliveryReplay, DeliveryStart, Direction, Format,
+    LearnedDePara, MessageFilter, MessagePage, MessageRecord, MessageSummary, MonitorCounts,
+    NewMessage, PendingDelivery, Progress, Received, Situation, Stage, TimelineEntry,
+    TransactionRouteCounts, aggregate_situation,
 };
 
 type Tx = Transaction<'static, Db>;
@@ -791,6 +791,118 @@ pub(crate) async fn reset_for_reprocess(
     refresh_aggregate(&mut tx, uuid, now, None).await?;
     tx.commit().await?;
     Ok(())
+}
+
+pub(crate) async fn replay_delivery(
+    pool: &Pool<Db>,
+    uuid: &str,
+    route: &str,
+    reason: &str,
+    now: i64,
+) -> Result<i64, MonitorError> {
+    let mut tx = begin(pool).await?;
+    touch_message(&mut tx, uuid).await?;
+    let not_allowed = |situation| MonitorError::NotAllowed {
+        uuid: uuid.to_owned(),
+        route: route.to_owned(),
+        situation,
+        operation: "replayed",
+    };
+    let before = sqlx::query(
+        "SELECT situation, attempts, delivered_at FROM monitor_deliveries \
+         WHERE message_uuid = $1 AND route = $2",
+    )
+    .bind(text(uuid))
+    .bind(text(route))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(before) = before else {
+        return Err(not_allowed(None));
+    };
+    let situation = situation_of(&before, "situation")?;
+    let attempts: i64 = before.try_get("attempts")?;
+    let delivered_at: Option<i64> = before.try_get("delivered_at")?;
+    // Settled only: a waiting or running delivery is sent anyway.
+    let replanned = sqlx::query(
+        "UPDATE monitor_deliveries SET situation = $3, stage = $4, attempts = 0, \
+         next_attempt_at = $5, updated_at = $5 \
+         WHERE message_uuid = $1 AND route = $2 AND situation IN ('2', '3', '4', '5')",
+    )
+    .bind(text(uuid))
+    .bind(text(route))
+    .bind(Situation::AguardandoExecucao.code())
+    .bind(Stage::Routed.code())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if replanned == 0 {
+        return Err(not_allowed(Some(situation)));
+    }
+    sqlx::query(
+        "INSERT INTO monitor_delivery_replays (message_uuid, route, at, previous_situation, \
+         previous_attempts, previous_delivered_at, reason) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(text(uuid))
+    .bind(text(route))
+    .bind(now)
+    .bind(situation.code())
+    .bind(attempts)
+    .bind(delivered_at)
+    .bind(text(reason))
+    .execute(&mut *tx)
+    .await?;
+    let replays: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM monitor_delivery_replays WHERE message_uuid = $1 AND route = $2",
+    )
+    .bind(text(uuid))
+    .bind(text(route))
+    .fetch_one(&mut *tx)
+    .await?;
+    let detail = format!(
+        "Reenvio {replays} ({reason}); a entrega estava {} após {attempts} tentativa(s)",
+        situation.label()
+    );
+    append_timeline(
+        &mut tx,
+        uuid,
+        Some(route),
+        now,
+        Stage::Routed,
+        Situation::AguardandoExecucao,
+        None,
+        Some(&detail),
+    )
+    .await?;
+    refresh_aggregate(&mut tx, uuid, now, None).await?;
+    tx.commit().await?;
+    Ok(replays)
+}
+
+pub(crate) async fn delivery_replays(
+    pool: &Pool<Db>,
+    uuid: &str,
+    route: &str,
+) -> Result<Vec<DeliveryReplay>, MonitorError> {
+    let rows = sqlx::query(
+        "SELECT at, previous_situation, previous_attempts, previous_delivered_at, reason \
+         FROM monitor_delivery_replays WHERE message_uuid = $1 AND route = $2 ORDER BY id",
+    )
+    .bind(text(uuid))
+    .bind(text(route))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(DeliveryReplay {
+                at: row.try_get("at")?,
+                previous_situation: situation_of(row, "previous_situation")?,
+                previous_attempts: row.try_get("previous_attempts")?,
+                previous_delivered_at: row.try_get("previous_delivered_at")?,
+                reason: row.try_get("reason")?,
+            })
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::sqlite::SqlitePool;
 
 pub use error::MonitorError;
+pub use model::DeliveryReplay;
 pub use model::{
     DEFAULT_PAGE_SIZE, DeliveryOutcome, DeliveryRecord, DeliveryStart, Direction, Format,
     LearnedDePara, MAX_PAGE_SIZE, MessageFilter, MessagePage, MessageRecord, MessageSummary,
@@ -330,6 +331,31 @@ impl MonitorStore {
     pub async fn reset_for_reprocess(&self, uuid: &str, route: &str) -> Result<(), MonitorError> {
         let now = time::now_millis();
         on_backend!(self, reset_for_reprocess(uuid, route, now))
+    }
+
+    /// Replay: a settled delivery (Finalizada, Falhou, Bloqueado, Não entregue) starts a new
+    /// cycle of attempts — Aguardando execução, due now, attempts at 0 — so that a delivered
+    /// message is sent again. Its history stays: the timeline gains an entry, the last response
+    /// stays until a new one replaces it, and the replay is recorded with the state it left
+    /// (see [`MonitorStore::delivery_replays`]). Returns how many times the delivery has been
+    /// replayed. A delivery waiting or running, or none, is [`MonitorError::NotAllowed`].
+    pub async fn replay_delivery(
+        &self,
+        uuid: &str,
+        route: &str,
+        reason: &str,
+    ) -> Result<i64, MonitorError> {
+        let now = time::now_millis();
+        on_backend!(self, replay_delivery(uuid, route, reason, now))
+    }
+
+    /// The replays of the message's delivery along `route`, oldest first.
+    pub async fn delivery_replays(
+        &self,
+        uuid: &str,
+        route: &str,
+    ) -> Result<Vec<DeliveryReplay>, MonitorError> {
+        on_backend!(self, delivery_replays(uuid, route))
     }
 
     // -- queries ----------------------------------------------------------------------------

@@ -335,6 +335,16 @@ pub struct DeliveryRecord {
     pub updated_at: i64,
 }
 
+/// One replay of a settled delivery: when, why, and the state it left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryReplay {
+    pub at: i64,
+    pub previous_situation: Situation,
+    pub previous_attempts: i64,
+    pub previous_delivered_at: Option<i64>,
+    pub reason: String,
+}
+
 /// A delivery that will be attempted (now or later) with what its worker needs of the message:
 /// its business key (one key's deliveries go in order) and its canonical JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

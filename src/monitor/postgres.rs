@@ -17,6 +17,10 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("migrations/postgres_0003_pending_deliveries.sql"),
     ),
+    (
+        4,
+        include_str!("migrations/postgres_0004_delivery_replays.sql"),
+    ),
 ];
 
 /// Advisory lock key that serialises migrations between instances starting together.

@@ -23,6 +23,10 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("migrations/sqlite_0003_pending_deliveries.sql"),
     ),
+    (
+        4,
+        include_str!("migrations/sqlite_0004_delivery_replays.sql"),
+    ),
 ];
 
 /// How long a writer waits for another one before giving up with a retryable error.

@@ -83,8 +83,8 @@ pub async fn redrive(bus: &Bus, selection: &Selection) -> Result<Vec<Redriven>, 
     }
 }
 
-/// What a replay counts: a route replay succeeded for what it planned or reset, skipped what
-/// was delivered, waiting, not for the route or not a business message, failed its errors; a
+/// What a replay counts: a route replay succeeded for what it planned, reset or sends again,
+/// skipped what was waiting, not for the route or not a business message, failed its errors; a
 /// group replay moved the group back over every record of the window.
 pub fn replay_counts(summary: &ReplaySummary) -> SyncCounts {
     let records = i64::try_from(summary.records).unwrap_or(i64::MAX);
@@ -96,10 +96,9 @@ pub fn replay_counts(summary: &ReplaySummary) -> SyncCounts {
     }
     let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     SyncCounts {
-        succeeded: n(summary.planned) + n(summary.reset),
+        succeeded: n(summary.planned) + n(summary.reset) + n(summary.resent),
         failed: i64::try_from(summary.errors.len()).unwrap_or(i64::MAX),
-        skipped: n(summary.already_delivered)
-            + n(summary.already_waiting)
+        skipped: n(summary.already_waiting)
             + n(summary.not_for_route)
             + n(summary.skipped),
     }

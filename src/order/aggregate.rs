@@ -64,7 +64,7 @@ pub enum OrderError {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Order {
     pub id: String,
-    /// Sorted by (time, event id); event ids are unique.
+    /// Sorted by [`fact_order`]; event ids are unique.
     facts: Vec<OrderEvent>,
     /// The status of each part as last announced by `StatusChanged`.
     current: BTreeMap<Flow, Status>,
@@ -192,9 +192,13 @@ impl Order {
     }
 }
 
+/// Facts in time order. Sources stamp whole seconds (`GeneratedOn`), so reports of one second
+/// tie often; they keep the order eaibus derived them in (arrival), then the event id — still a
+/// total order on the set, so the fold does not depend on the order facts are fed in.
 fn fact_order(a: &OrderEvent, b: &OrderEvent) -> std::cmp::Ordering {
     a.at()
         .cmp(&b.at())
+        .then_with(|| a.recorded_at_ms.cmp(&b.recorded_at_ms))
         .then_with(|| a.event_id.cmp(&b.event_id))
 }
 

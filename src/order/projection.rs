@@ -68,11 +68,32 @@ pub enum ProjectionError {
     Log(#[from] LogError),
 }
 
+/// The traceability targets of the bus's routes (those with `order_trace`).
+pub fn trace_targets_of(bus: &Bus) -> Vec<TraceTarget> {
+    let table = bus.adapter_table();
+    trace_targets(
+        table
+            .routes()
+            .iter()
+            .map(|r| (r.name.as_str(), r.order_trace.as_deref())),
+    )
+}
+
 /// Runs the projection for `serve` until `shutdown` fires, with the read model of the bus's
-/// configuration ([`super::store::location_for`]) and no traceability routes; see [`run_with`].
+/// configuration ([`super::store::location_for`]) and the routes that set `order_trace` (as
+/// loaded at start: a reload that changes them takes effect at the next start); see
+/// [`run_with`].
 pub async fn run(bus: Bus, shutdown: watch::Receiver<bool>) -> Result<(), ProjectionError> {
     let store = OrderStore::open_for(&bus.config).await?;
-    run_with(bus, store, ProjectionOptions::default(), shutdown).await
+    let options = ProjectionOptions {
+        trace: trace_targets_of(&bus),
+        ..ProjectionOptions::default()
+    };
+    if !options.trace.is_empty() {
+        let routes: Vec<&str> = options.trace.iter().map(|t| t.route.as_str()).collect();
+        info!(routes = ?routes, "Order status changes send traceability messages along these routes.");
+    }
+    run_with(bus, store, options, shutdown).await
 }
 
 /// Runs the projection until `shutdown` fires. Transient failures (log, store) are retried;

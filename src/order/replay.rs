@@ -7,10 +7,10 @@
 //!   on the embedded log a running member keeps its position until it restarts.
 //! - **Route**: every business message of the window that an adapter of that route sends (and
 //!   whose send condition holds) is planned again on that route only: a delivery that never
-//!   existed is planned (`plan_delivery`), a failed / parked / not-delivered one is reset
-//!   (`reset_for_reprocess`); a message the monitor lost is recorded again from the log first.
-//!   Deliveries already made (Finalizada) are counted, not re-sent: the monitor store has no
-//!   operation yet to plan a delivered message again.
+//!   existed is planned (`plan_delivery`); a settled one — delivered, failed, parked or not
+//!   delivered — starts a new cycle of attempts (`replay_delivery`, which keeps its history and
+//!   counts the replay), so a message already delivered is sent again; one still waiting or
+//!   running is left alone. A message the monitor lost is recorded again from the log first.
 //!
 //! `dry_run` reports what would happen and changes nothing. A progress bar (indicatif) shows the
 //! records read; the summary prints as text.
@@ -164,8 +164,8 @@ pub struct ReplaySummary {
     pub planned: u64,
     /// Route: failed, parked or not-delivered deliveries put back to waiting.
     pub reset: u64,
-    /// Route: deliveries already made (not re-sent, see the module notes).
-    pub already_delivered: u64,
+    /// Route: deliveries already made, planned to be sent again.
+    pub resent: u64,
     /// Route: deliveries already waiting or running.
     pub already_waiting: u64,
     /// Route: messages no adapter of the route sends, or whose send condition is false.
@@ -202,12 +202,8 @@ impl fmt::Display for ReplaySummary {
         }
         if self.target.starts_with("route") {
             writeln!(f, "  planned again:        {}", self.planned)?;
-            writeln!(f, "  reset for reprocess:  {}", self.reset)?;
-            writeln!(
-                f,
-                "  already delivered:    {} (not re-sent)",
-                self.already_delivered
-            )?;
+            writeln!(f, "  failed, sent again:   {}", self.reset)?;
+            writeln!(f, "  delivered, sent again: {}", self.resent)?;
             writeln!(f, "  already waiting:      {}", self.already_waiting)?;
             writeln!(f, "  not for this route:   {}", self.not_for_route)?;
             writeln!(f, "  recorded again:       {}", self.recorded_again)?;
@@ -431,16 +427,26 @@ async fn replan_window(
                     }
                 }
                 Some(d) => match d.situation {
-                    Situation::Falhou | Situation::Bloqueado | Situation::NaoEntregue => {
+                    Situation::Finalizada
+                    | Situation::Falhou
+                    | Situation::Bloqueado
+                    | Situation::NaoEntregue => {
+                        let reason = format!(
+                            "replay of {topic} partition {} offsets {}..{} to route {route}",
+                            window.partition, window.start, window.end
+                        );
                         if !dry_run
-                            && let Err(e) = bus.monitor.reset_for_reprocess(&uuid, route).await
+                            && let Err(e) = bus.monitor.replay_delivery(&uuid, route, &reason).await
                         {
                             summary.errors.push(format!("{uuid}: {e}"));
                             continue;
                         }
-                        summary.reset += 1;
+                        if d.situation == Situation::Finalizada {
+                            summary.resent += 1;
+                        } else {
+                            summary.reset += 1;
+                        }
                     }
-                    Situation::Finalizada => summary.already_delivered += 1,
                     Situation::AguardandoExecucao | Situation::Executando => {
                         summary.already_waiting += 1;
                     }

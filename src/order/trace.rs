@@ -23,8 +23,18 @@ pub struct TraceTarget {
     pub version: String,
 }
 
-/// The default (and only written) version.
+/// The default version.
 pub const VERSION: &str = "1.001";
+
+/// The versions a route may ask for (`order_trace`): the JSON adapters' 1.000 and 1.001 differ
+/// only by `DocumentContent` (§8.4), which eaibus does not write, so one content serves both.
+pub const VERSIONS: &[&str] = &["1.000", "1.001"];
+
+/// The transactions written: a sales order's and a pickup-later orçamento's.
+pub const MESSAGES: [&str; 2] = [
+    "DocumentTraceabilityOrder",
+    "DocumentTraceAbilityOrderRetail",
+];
 
 /// Why no traceability message was written for a change.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

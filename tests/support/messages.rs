@@ -208,6 +208,30 @@ pub fn trace_order(
     m
 }
 
+/// DocumentTraceAbilityOrderRetail 1.001 of a pickup-later orçamento as Protheus pushes it.
+pub fn trace_order_retail(
+    uuid: &str,
+    orcamento_number: &str,
+    status: &str,
+    retail_sales_internal_id: &str,
+) -> Value {
+    let mut m = renew(
+        fixture("DocumentTraceAbilityOrderRetail_1_001_wrapper.json"),
+        uuid,
+    );
+    set_ci(header(&mut m), "SourceApplication", json!("PROTHEUS"));
+    let c = content(&mut m);
+    set_ci(
+        c,
+        "InternalId",
+        json!(format!("T1|D MG 01|{orcamento_number}|2")),
+    );
+    set_ci(c, "Number", json!(orcamento_number));
+    set_ci(c, "Status", json!(status));
+    set_ci(c, "RetailSalesInternalId", json!(retail_sales_internal_id));
+    m
+}
+
 /// A small DocumentTraceabilityOrder (no invoice), for load.
 pub fn small_trace_order(uuid: &str, order_number: &str) -> Value {
     let mut m = trace_order(uuid, order_number, "T1|D MG 01|1|9|001", "T1|D MG|C1|01|C");

@@ -117,6 +117,10 @@ pub struct Options {
     /// Appends to the Kafka route's topic fail as with a broker down (retryable).
     pub route_topic_down: bool,
     pub partitions: i32,
+    /// `order_trace` of the OMNI route (the traceability version it receives).
+    pub order_trace: Option<String>,
+    /// Run the order projection as `serve` does (in its own consumer group).
+    pub projection: bool,
 }
 
 impl Default for Options {
@@ -133,6 +137,8 @@ impl Default for Options {
             create_route_topic: true,
             route_topic_down: false,
             partitions: 3,
+            order_trace: None,
+            projection: false,
         }
     }
 }
@@ -220,6 +226,11 @@ fn routes_toml(routes: &Routes, fake: &str, omni_topic: &str, options: &Options)
     } else {
         String::new()
     };
+    let order_trace = options
+        .order_trace
+        .as_ref()
+        .map(|v| format!("order_trace = \"{v}\"\n"))
+        .unwrap_or_default();
     format!(
         r#"[[route]]
 name = "{protheus}"
@@ -243,7 +254,7 @@ product = "OMNI"
 application = "OMNI"
 kind = "kafka"
 target = "{omni_topic}"
-"#,
+{order_trace}"#,
         protheus = routes.protheus,
         soap = routes.protheus_soap,
         omni = routes.omni,
@@ -351,6 +362,24 @@ impl Eaibus {
         bus.delivery = Some(deliverer.clone());
         let (stop, stopped) = watch::channel(false);
         let mut tasks = deliverer.spawn(stopped.clone());
+        if options.projection {
+            let (bus, stopped) = (bus.clone(), stopped.clone());
+            // `serve`'s projection (eaibus::order::projection::run), in a consumer group of its
+            // own: on a shared broker, groups are shared between runs.
+            let options = eaibus::order::projection::ProjectionOptions {
+                group: format!("{}.{t}", eaibus::order::PROJECTION_GROUP),
+                trace: eaibus::order::projection::trace_targets_of(&bus),
+                poll_timeout: Duration::from_millis(100),
+            };
+            tasks.push(tokio::spawn(async move {
+                let store = eaibus::order::store::OrderStore::open_for(&bus.config)
+                    .await
+                    .expect("the order read model opens");
+                eaibus::order::projection::run_with(bus, store, options, stopped)
+                    .await
+                    .expect("the order projection runs");
+            }));
+        }
         let app = eaibus::transport::server::router(bus.clone());
         let mut stop_signal = stopped.clone();
         tasks.push(tokio::spawn(async move {
