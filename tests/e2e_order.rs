@@ -219,16 +219,29 @@ async fn order_status_over_http(log: LogKind) {
     assert_eq!(code, 404);
 
     // 3b. Every change is on eai.order-status, keyed by the order, in order.
+    // They are published after the read model commits: wait for the last of both flows.
     let status_topic = eaibus::order::status_topic(&e.bus.config);
-    let changes: Vec<OrderStatusEvent> = e
-        .topic_records(&status_topic)
-        .await
-        .iter()
-        .map(|r| {
-            assert_eq!(r.key_str(), Some(sale_id.as_str()));
-            serde_json::from_slice(&r.payload).expect("an order-status record")
-        })
-        .collect();
+    let started = std::time::Instant::now();
+    let changes: Vec<OrderStatusEvent> = loop {
+        let changes: Vec<OrderStatusEvent> = e
+            .topic_records(&status_topic)
+            .await
+            .iter()
+            .map(|r| {
+                assert_eq!(r.key_str(), Some(sale_id.as_str()));
+                serde_json::from_slice(&r.payload).expect("an order-status record")
+            })
+            .collect();
+        let delivered = |delivery: &str| {
+            changes
+                .iter()
+                .any(|c| c.delivery == delivery && c.status == "ENTREGUE")
+        };
+        if (delivered("ENTREGA") && delivered("RETIRA_POSTERIOR")) || started.elapsed() > PATIENCE {
+            break changes;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     let of = |delivery: &str| -> Vec<(Option<String>, String)> {
         changes
             .iter()

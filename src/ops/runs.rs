@@ -98,9 +98,7 @@ pub fn replay_counts(summary: &ReplaySummary) -> SyncCounts {
     SyncCounts {
         succeeded: n(summary.planned) + n(summary.reset) + n(summary.resent),
         failed: i64::try_from(summary.errors.len()).unwrap_or(i64::MAX),
-        skipped: n(summary.already_waiting)
-            + n(summary.not_for_route)
-            + n(summary.skipped),
+        skipped: n(summary.already_waiting) + n(summary.not_for_route) + n(summary.skipped),
     }
 }
 
