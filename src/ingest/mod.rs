@@ -329,7 +329,32 @@ async fn accept(
         .header("format", record.format.code())
         .header("origin", &inbound.origin)
         .header("received-at", now_ms().to_string());
-    if let Err(e) = bus.log.append(vec![append]).await {
+    // The order's domain events go in the same append (one durable write instead of two);
+    // they are derived again from the log on a rebuild, so when they alone are refused (their
+    // topic is missing, say) the message is appended without them and the failure is logged.
+    let events = if message.header.message_type() == MessageType::BusinessMessage {
+        crate::order::events::from_accepted(message)
+    } else {
+        Vec::new()
+    };
+    let mut records = vec![append.clone()];
+    let events_topic = crate::order::events_topic(&bus.config);
+    records.extend(
+        events
+            .iter()
+            .map(|e| crate::order::events::record(&events_topic, e)),
+    );
+    let mut appended = bus.log.append(records).await;
+    if appended.is_err() && !events.is_empty() {
+        appended = bus.log.append(vec![append]).await;
+        if appended.is_ok()
+            && let Err(e) =
+                crate::order::events::publish(bus.log.as_ref(), &bus.config, &events).await
+        {
+            warn!(uuid = %record.uuid, error = %e, "The order events of a message could not be published.");
+        }
+    }
+    if let Err(e) = appended {
         warn!(uuid = %record.uuid, error = %e, "The event log refused the append.");
         let error = e.to_string();
         progress.step(
@@ -348,13 +373,6 @@ async fn accept(
     }
     let adapter_name = adapter.map_or("-", |a| a.name.as_str());
     crate::telemetry::global().ingest_accepted(adapter_name, message.uuid(), received.elapsed());
-    // The order's domain events follow the message it came from; they are derived again from
-    // the log on a rebuild, so a failure here is logged and does not refuse the message.
-    if message.header.message_type() == MessageType::BusinessMessage
-        && let Err(e) = crate::order::events::on_accepted(bus, message).await
-    {
-        warn!(uuid = %record.uuid, error = %e, "The order events of a message could not be published.");
-    }
     let table = bus.adapter_table();
     let senders = table.senders_for(&message.header);
     let waiting =

@@ -410,14 +410,6 @@ pub fn record(topic: &str, event: &OrderEvent) -> NewRecord {
         .header("event", event.kind_name())
 }
 
-/// Derives the events of an accepted message and publishes them: what ingest calls after the
-/// append of `message` is durable. Returns how many events were published.
-pub async fn on_accepted(bus: &crate::bus::Bus, message: &Message) -> Result<usize, LogError> {
-    let events = from_accepted(message);
-    publish(bus.log.as_ref(), &bus.config, &events).await?;
-    Ok(events.len())
-}
-
 /// Derives the events of a Response and publishes them: what delivery calls once a Response to
 /// `original` is judged.
 pub async fn on_response(
