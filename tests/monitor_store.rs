@@ -131,6 +131,7 @@ contract!(
     unknown_messages_are_reported,
     learned_depara_is_kept_per_message,
     pending_deliveries_come_oldest_message_first,
+    a_batch_of_plans_is_stored_at_once,
     resolutions_hold_until_a_reprocess,
     sync_runs_count_outcomes_and_end_with_a_status,
     replay_starts_a_new_cycle_for_a_settled_delivery,
@@ -1426,6 +1427,36 @@ async fn learned_depara_is_kept_per_message(store: MonitorStore) {
         ]
     );
     assert!(store.learned_depara("other").await.unwrap().is_empty());
+}
+
+/// A route consumer plans a whole polled batch at once: known messages get one waiting
+/// delivery each, unknown ones are left out, and planning again changes nothing.
+async fn a_batch_of_plans_is_stored_at_once(store: MonitorStore) {
+    for uuid in ["batch-1", "batch-2"] {
+        store
+            .record_received(&message(uuid, "DocumentTraceabilityOrder"))
+            .await
+            .unwrap();
+    }
+    let uuids: Vec<String> = ["batch-1", "batch-unknown", "batch-2"]
+        .iter()
+        .map(|u| (*u).to_owned())
+        .collect();
+    let planned = store.plan_deliveries("omni", &uuids, 1).await.unwrap();
+    assert_eq!(planned, vec!["batch-1".to_owned(), "batch-2".to_owned()]);
+    for uuid in ["batch-1", "batch-2"] {
+        let delivery = store
+            .delivery(uuid, "omni")
+            .await
+            .unwrap()
+            .expect("planned");
+        assert_eq!(delivery.situation, Situation::AguardandoExecucao);
+        assert_eq!(delivery.attempts, 0);
+    }
+    assert!(store.get("batch-unknown").await.unwrap().is_none());
+    let again = store.plan_deliveries("omni", &uuids, 1).await.unwrap();
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(store.pending_deliveries("omni", 10).await.unwrap().len(), 2);
 }
 
 async fn pending_deliveries_come_oldest_message_first(store: MonitorStore) {

@@ -519,36 +519,7 @@ pub(crate) async fn plan_delivery(
 ) -> Result<bool, MonitorError> {
     let mut tx = begin(pool).await?;
     touch_message(&mut tx, uuid).await?;
-    let planned = sqlx::query(
-        "INSERT INTO monitor_deliveries (message_uuid, route, situation, stage, attempts, \
-         next_attempt_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 0, $5, $6, $6) \
-         ON CONFLICT (message_uuid, route) DO NOTHING",
-    )
-    .bind(text(uuid))
-    .bind(text(route))
-    .bind(Situation::AguardandoExecucao.code())
-    .bind(Stage::Routed.code())
-    .bind(due_at)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        > 0;
-    if planned {
-        append_timeline(
-            &mut tx,
-            uuid,
-            Some(route),
-            now,
-            Stage::Routed,
-            Situation::AguardandoExecucao,
-            None,
-            None,
-        )
-        .await?;
-        refresh_aggregate(&mut tx, uuid, now, None).await?;
-    }
+    let planned = plan_in(&mut tx, uuid, route, due_at, now).await?;
     tx.commit().await?;
     Ok(planned)
 }
@@ -568,39 +539,52 @@ pub(crate) async fn plan_deliveries(
             Err(MonitorError::UnknownMessage { .. }) => continue,
             Err(e) => return Err(e),
         }
-        let inserted = sqlx::query(
-            "INSERT INTO monitor_deliveries (message_uuid, route, situation, stage, attempts, \
-             next_attempt_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 0, $5, $6, $6) \
-             ON CONFLICT (message_uuid, route) DO NOTHING",
-        )
-        .bind(text(uuid))
-        .bind(text(route))
-        .bind(Situation::AguardandoExecucao.code())
-        .bind(Stage::Routed.code())
-        .bind(due_at)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            > 0;
-        if inserted {
-            append_timeline(
-                &mut tx,
-                uuid,
-                Some(route),
-                now,
-                Stage::Routed,
-                Situation::AguardandoExecucao,
-                None,
-                None,
-            )
-            .await?;
-            refresh_aggregate(&mut tx, uuid, now, None).await?;
+        if plan_in(&mut tx, uuid, route, due_at, now).await? {
             planned.push(uuid.clone());
         }
     }
     tx.commit().await?;
+    Ok(planned)
+}
+
+/// Registers a waiting delivery of a known message unless the route has one; true when it did.
+async fn plan_in(
+    tx: &mut Tx,
+    uuid: &str,
+    route: &str,
+    due_at: i64,
+    now: i64,
+) -> Result<bool, MonitorError> {
+    let planned = sqlx::query(
+        "INSERT INTO monitor_deliveries (message_uuid, route, situation, stage, attempts, \
+         next_attempt_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 0, $5, $6, $6) \
+         ON CONFLICT (message_uuid, route) DO NOTHING",
+    )
+    .bind(text(uuid))
+    .bind(text(route))
+    .bind(Situation::AguardandoExecucao.code())
+    .bind(Stage::Routed.code())
+    .bind(due_at)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        > 0;
+    if planned {
+        append_timeline(
+            tx,
+            uuid,
+            Some(route),
+            now,
+            Stage::Routed,
+            Situation::AguardandoExecucao,
+            None,
+            None,
+        )
+        .await?;
+        refresh_aggregate(tx, uuid, now, None).await?;
+    }
     Ok(planned)
 }
 
