@@ -7,6 +7,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// mimalloc instead of the system allocator: messages, order events and read-model rows are
+/// many short-lived strings, and glibc's malloc was the largest single cost of a rebuild
+/// (BENCHMARKS.md, "Order projection").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "eaibus",

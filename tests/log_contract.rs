@@ -307,6 +307,19 @@ async fn read_by_offset(log: &dyn EventLog) {
     assert!(log.read(&topic, 0, 0, 0).await.unwrap().is_empty());
     let missing = log.read(&topic, 7, 0, 10).await.unwrap_err();
     assert!(!missing.is_retryable(), "{missing}");
+
+    // Offsets and payloads only: the same window.
+    assert_eq!(
+        log.read_payloads(&topic, 0, 2, 2).await.unwrap(),
+        vec![(2, b"payload-2".to_vec()), (3, b"payload-3".to_vec())]
+    );
+    assert!(
+        log.read_payloads(&topic, 0, 5, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(log.read_payloads(&topic, 7, 0, 10).await.is_err());
 }
 
 async fn uncommitted_records_are_redelivered(log: &dyn EventLog) {

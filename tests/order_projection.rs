@@ -258,12 +258,19 @@ async fn messages_become_an_order_that_rebuilds_to_the_same_digest() {
     stop.send(true).expect("stop");
     live.await.expect("joined").expect("the projection ran");
 
-    // Rebuild from offset 0: the same digest as the live read model, swapped in.
+    // Rebuild from offset 0: the same digest as the live read model, swapped in, and the same
+    // aggregate state (facts and announced statuses) for the projection to go on from.
+    let aggregate = store.order(OMNI).await.expect("read").expect("the order");
     let report = rebuild::rebuild(&bus, false).await.expect("rebuilt");
     assert_eq!(report.equals_live(), Some(true), "{report}");
     assert!(report.swapped);
     assert_eq!(report.orders, 1);
     assert_eq!(store.digest().await.expect("digest"), report.digest);
+    assert_eq!(
+        store.order(OMNI).await.expect("read"),
+        Some(aggregate),
+        "the rebuilt aggregate state"
+    );
     assert_eq!(
         query::find(&store, ORDER)
             .await

@@ -427,6 +427,36 @@ impl EventLog for EmbeddedLog {
         self.read_unchecked(topic, partition, offset, max).await
     }
 
+    async fn read_payloads(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max: usize,
+    ) -> Result<Vec<(i64, Vec<u8>)>, LogError> {
+        self.check_partition(topic, partition).await?;
+        let rows = sqlx::query(
+            "SELECT record_offset, payload FROM log_records
+             WHERE topic = ? AND partition_no = ? AND record_offset >= ?
+             ORDER BY record_offset LIMIT ?",
+        )
+        .bind(topic)
+        .bind(partition)
+        .bind(offset)
+        .bind(i64::try_from(max).unwrap_or(i64::MAX))
+        .fetch_all(&self.inner.pool)
+        .await
+        .map_err(|e| db_error("read records", e))?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get(0).map_err(|e| db_error("read records", e))?,
+                    row.try_get(1).map_err(|e| db_error("read records", e))?,
+                ))
+            })
+            .collect()
+    }
+
     async fn subscribe(
         &self,
         group: &str,

@@ -121,6 +121,23 @@ pub trait EventLog: Send + Sync {
         max: usize,
     ) -> Result<Vec<Record>, LogError>;
 
+    /// As [`EventLog::read`], the offsets and payloads only: for a reader that needs nothing
+    /// else (a rebuild reads millions), so a log can skip keys and headers.
+    async fn read_payloads(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max: usize,
+    ) -> Result<Vec<(i64, Vec<u8>)>, LogError> {
+        Ok(self
+            .read(topic, partition, offset, max)
+            .await?
+            .into_iter()
+            .map(|r| (r.offset, r.payload))
+            .collect())
+    }
+
     /// Joins consumer group `group` on `topics`. Members of one group share the partitions; a new
     /// member starts at the group's committed offsets (or the earliest offset when none).
     async fn subscribe(

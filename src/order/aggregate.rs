@@ -186,6 +186,26 @@ impl Order {
         Ok((recorded, others))
     }
 
+    /// Records a fact without deciding anything (a rebuild, which announces nothing): true when
+    /// it was new. [`Order::settle`] then sets the statuses from everything recorded.
+    pub fn add_fact(&mut self, event: OrderEvent) -> bool {
+        if event.kind.is_none() || self.knows(&event.event_id) {
+            return false;
+        }
+        self.apply(OrderChange::FactRecorded(Box::new(event)));
+        true
+    }
+
+    /// Sets the announced statuses to those `derived` (from [`Order::derive`]) has: what
+    /// recording the same facts one by one leaves, since a part, once it has a status, keeps one.
+    pub fn settle(&mut self, derived: &Derived) {
+        self.current = derived
+            .parts
+            .iter()
+            .map(|(flow, part)| (*flow, part.status.clone()))
+            .collect();
+    }
+
     /// Everything derived from the facts.
     pub fn derive(&self) -> Derived {
         Derived::from_facts(&self.id, self.facts.iter().collect())

@@ -96,8 +96,9 @@ impl Model {
         Model::default()
     }
 
-    /// A working set that holds everything (rebuild): nothing is loaded, and misses are not
-    /// remembered.
+    /// A working set that holds everything (rebuild): nothing is loaded, misses are not
+    /// remembered, and facts are recorded without status decisions (no announcements; see
+    /// `Order::settle`).
     pub fn in_memory() -> Model {
         Model {
             complete: true,
@@ -166,32 +167,36 @@ impl Model {
         let Some(Some(order)) = self.orders.get_mut(order_id) else {
             return Ok(());
         };
-        match order.record(event) {
-            Ok((recorded, changes)) => {
-                if recorded && !self.complete {
-                    self.dirty_orders.insert(order_id.to_owned());
-                }
-                for change in changes {
-                    if let OrderChange::StatusChanged {
-                        flow,
-                        from,
-                        to,
-                        at,
-                        event_id,
-                    } = change
-                    {
-                        announcements.push(Announcement {
+        if self.complete {
+            // A rebuild: the facts are all it keeps and it announces nothing; the statuses follow
+            // from the facts at the end (`Order::settle`), so deciding each step is not needed.
+            order.add_fact(event);
+        } else {
+            match order.record(event) {
+                Ok((recorded, changes)) => {
+                    if recorded {
+                        self.dirty_orders.insert(order_id.to_owned());
+                    }
+                    announcements.extend(changes.into_iter().filter_map(|change| match change {
+                        OrderChange::StatusChanged {
+                            flow,
+                            from,
+                            to,
+                            at,
+                            event_id,
+                        } => Some(Announcement {
                             order_id: order_id.to_owned(),
                             flow,
                             from,
                             to,
                             at,
                             event_id,
-                        });
-                    }
+                        }),
+                        _ => None,
+                    }));
                 }
+                Err(OrderError::UnknownKind { .. }) => self.skipped += 1,
             }
-            Err(OrderError::UnknownKind { .. }) => self.skipped += 1,
         }
         if created {
             self.release(loader, order_id, queue).await?;

@@ -2,25 +2,34 @@
 //!
 //! 1. The end offset of every partition is taken; the rebuild reads up to there.
 //! 2. Every event is folded into a fresh, in-memory read model (the same [`Model`] code the live
-//!    projection runs, with nothing to load).
-//! 3. Its digest — SHA-256 over a canonical dump of orders, parts, history, invoices, aliases and
-//!    pending reports ([`Dump::digest`]) — is computed, and the live read model's digest beside
-//!    it: when the live projection has caught up with the same offsets, they are equal.
+//!    projection runs, with nothing to load; facts are only recorded, since a rebuild announces
+//!    nothing). The next chunk of the log is read and decoded while one is folded.
+//! 3. Each order's state is derived once, its statuses settled, its row serialised and hashed
+//!    for the digest ([`DigestBuilder`]: the stored columns themselves, so the live model's
+//!    digest is computed from what it stores without parsing it), on one core, while the
+//!    database writes the previous orders on the other. The live read model's digest is taken
+//!    before: when the live projection has caught up with the same offsets, they are equal.
 //! 4. The rebuilt model and its checkpoint replace the live ones in ONE transaction (readers see
 //!    the old or the new, never a mix); the stored result is read back and must give the same
 //!    digest. A live projection that had gone further notices the checkpoint moved (its next
 //!    batch conflicts) and reads again from the rebuilt checkpoint.
 //!
-//! Memory: the whole model is held while it is built (about 2–3 KiB per order with its facts).
+//! Memory: the facts of every order are held while they are read (about 1–2 KiB per order);
+//! each order is freed once written.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use tokio::sync::mpsc;
+
+use super::aggregate::Order;
 use super::events::OrderEvent;
-use super::model::{Complete, Model};
-use super::store::{Dump, OrderRows, OrderStore, StoreError};
+use super::model::{Complete, Contents, Model};
+use super::store::{
+    DigestBuilder, OrderLine, OrderStore, RebuiltOrder, StoreError, current_json, facts_blob,
+};
 use crate::bus::Bus;
 use crate::log::{EventLog, LogError};
 
@@ -185,61 +194,96 @@ pub async fn rebuild_into(
     }
     let total: i64 = ends.values().sum();
     let reading = bar(progress, u64::try_from(total).unwrap_or(0), "events");
-    let mut model = Model::in_memory();
-    let mut events = 0u64;
-    let mut unreadable = 0u64;
-    for ((topic, partition), end) in &ends {
-        let mut offset = 0;
-        while offset < *end {
-            let max = usize::try_from((*end - offset).min(10_000)).unwrap_or(10_000);
-            let records = log.read(topic, *partition, offset, max).await?;
-            if records.is_empty() {
-                break;
+
+    // Three stages at once: the log reads chunks (its own thread for the embedded log), one
+    // core decodes them, the other folds them.
+    let (payloads, to_decode) = mpsc::channel::<Payloads>(2);
+    let (chunks, mut received) = mpsc::channel::<Chunk>(2);
+    let decoder = tokio::task::spawn_blocking(move || decode_chunks(to_decode, &chunks));
+    let read = read_payloads(log, &ends, payloads);
+    let fold = async {
+        let mut model = Model::in_memory();
+        let (mut events, mut unreadable, mut read) = (0u64, 0u64, 0u64);
+        while let Some(chunk) = received.recv().await {
+            unreadable += chunk.unreadable;
+            read += chunk.records;
+            for event in chunk.events {
+                model.project(&mut Complete, event).await?;
+                events += 1;
             }
-            for record in records {
-                if record.offset >= *end {
-                    offset = *end;
-                    break;
-                }
-                offset = record.offset + 1;
-                match OrderEvent::from_bytes(&record.payload) {
-                    Ok(event) => {
-                        model.project(&mut Complete, event).await?;
-                        events += 1;
-                    }
-                    Err(_) => unreadable += 1,
-                }
-            }
-            reading.set_position(u64::try_from(offset).unwrap_or(0));
-            reading.inc(0);
+            reading.set_position(read);
         }
+        Ok::<_, RebuildError>((model, events, unreadable))
+    };
+    let (read, folded) = tokio::join!(read, fold);
+    let (model, events, unreadable) = folded?;
+    read?;
+    if let Err(e) = decoder.await {
+        std::panic::resume_unwind(e.into_panic());
     }
     reading.finish_and_clear();
     let read_and_fold = started.elapsed();
 
-    let contents = model.into_contents();
-    let rows: Vec<OrderRows> = contents
-        .orders
-        .iter()
-        .map(|o| OrderRows::of(&o.derive()))
-        .collect();
-    let history = rows.iter().map(|r| r.history.len()).sum();
+    let Contents {
+        orders,
+        aliases,
+        pending,
+    } = model.into_contents();
+    let order_count = orders.len();
     let (live_digest, live_checkpoints) = if options.compare_live {
         (Some(store.digest().await?), store.checkpoints().await?)
     } else {
         (None, BTreeMap::new())
     };
+
+    // One core derives, serialises and hashes the orders (freeing each as it goes) while the
+    // database writes the previous ones.
     let writing = Instant::now();
-    if options.swap {
-        let written = bar(progress, contents.orders.len() as u64, "writing");
-        let on_progress = |n: u64| written.set_position(n);
-        store
-            .replace_all(&contents, &rows, &ends, &on_progress)
-            .await?;
-        written.finish_and_clear();
+    let (made, to_write) = mpsc::channel(4);
+    let maker = tokio::task::spawn_blocking(move || make_orders(orders, &made));
+    let written = if options.swap {
+        let bar = bar(progress, order_count as u64, "writing");
+        let on_progress = |n: u64| bar.set_position(n);
+        let written = store
+            .replace_all(to_write, &aliases, &pending, &ends, &on_progress)
+            .await;
+        bar.finish_and_clear();
+        Some(written)
+    } else {
+        let mut to_write = to_write;
+        while to_write.recv().await.is_some() {}
+        None
+    };
+    let (mut digest, history) = match maker.await {
+        Ok(made) => made,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    if let Some(written) = written {
+        written?;
     }
     let write = writing.elapsed();
-    let digest = Dump::of_contents(&contents, rows).digest();
+
+    for (alias, order) in &aliases {
+        digest.alias(alias, order);
+    }
+    let mut pending_lines: Vec<(&str, &str)> = pending
+        .iter()
+        .map(|(r, e)| (r.as_str(), e.event_id.as_str()))
+        .collect();
+    pending_lines.sort_unstable();
+    for (reference, event) in &pending_lines {
+        digest.pending(reference, event);
+    }
+    let digest = digest.finish();
+    let pending_reports = pending_lines
+        .iter()
+        .map(|(_, e)| *e)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    drop(pending_lines);
+    // What is left of the model is freed off the critical path.
+    std::thread::spawn(move || drop((aliases, pending)));
+
     if options.swap && options.verify {
         let stored = store.digest().await?;
         if stored != digest {
@@ -253,13 +297,8 @@ pub async fn rebuild_into(
         topic: topic.to_owned(),
         events,
         unreadable,
-        orders: contents.orders.len(),
-        pending: contents
-            .pending
-            .iter()
-            .map(|(_, e)| &e.event_id)
-            .collect::<std::collections::BTreeSet<_>>()
-            .len(),
+        orders: order_count,
+        pending: pending_reports,
         history,
         digest,
         live_digest,
@@ -272,4 +311,104 @@ pub async fn rebuild_into(
     };
     tracing::info!(events = report.events, orders = report.orders, digest = %report.digest, "The order read model was rebuilt.");
     Ok(report)
+}
+
+/// Records read from the log: (offset, payload).
+type Payloads = Vec<(i64, Vec<u8>)>;
+
+/// Records read from the log, decoded.
+struct Chunk {
+    events: Vec<OrderEvent>,
+    records: u64,
+    unreadable: u64,
+}
+
+/// Reads every partition up to its end offset, in chunks.
+async fn read_payloads(
+    log: &dyn EventLog,
+    ends: &BTreeMap<(String, i32), i64>,
+    chunks: mpsc::Sender<Payloads>,
+) -> Result<(), RebuildError> {
+    for ((topic, partition), end) in ends {
+        let mut offset = 0;
+        while offset < *end {
+            let max = usize::try_from((*end - offset).min(READ_CHUNK)).unwrap_or(10_000);
+            let mut records = log.read_payloads(topic, *partition, offset, max).await?;
+            records.retain(|(at, _)| at < end);
+            let Some((last, _)) = records.last() else {
+                break;
+            };
+            offset = last + 1;
+            if chunks.send(records).await.is_err() {
+                // The fold stopped (it failed); it reports why.
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Decodes the chunks read (a blocking thread of its own).
+fn decode_chunks(mut read: mpsc::Receiver<Payloads>, decoded: &mpsc::Sender<Chunk>) {
+    while let Some(records) = read.blocking_recv() {
+        let mut chunk = Chunk {
+            events: Vec::with_capacity(records.len()),
+            records: records.len() as u64,
+            unreadable: 0,
+        };
+        for (_, payload) in &records {
+            match OrderEvent::from_bytes(payload) {
+                Ok(event) => chunk.events.push(event),
+                Err(_) => chunk.unreadable += 1,
+            }
+        }
+        drop(records);
+        if decoded.blocking_send(chunk).is_err() {
+            return;
+        }
+    }
+}
+
+/// Records read per call.
+const READ_CHUNK: i64 = 10_000;
+/// Orders handed to the writer at a time.
+const WRITE_BATCH: usize = 500;
+
+/// Derives each order, settles its statuses, serialises it and hashes its line, in order-id
+/// order; the orders are consumed (freed) on the way. Returns the digest so far and the
+/// history lines made.
+fn make_orders(
+    orders: Vec<Order>,
+    made: &mpsc::Sender<Vec<RebuiltOrder>>,
+) -> (DigestBuilder, usize) {
+    let mut digest = DigestBuilder::default();
+    let mut history = 0;
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    for mut order in orders {
+        let derived = order.derive();
+        order.settle(&derived);
+        history += derived.history.len();
+        let line = OrderLine::of(&derived);
+        digest.order(&line);
+        batch.push(RebuiltOrder {
+            line,
+            facts: facts_blob(&order),
+            current: current_json(&order),
+        });
+        if batch.len() == WRITE_BATCH
+            && made
+                .blocking_send(std::mem::replace(
+                    &mut batch,
+                    Vec::with_capacity(WRITE_BATCH),
+                ))
+                .is_err()
+        {
+            // The writer stopped (it failed); it reports why.
+            return (digest, history);
+        }
+    }
+    if !batch.is_empty() {
+        let _ = made.blocking_send(batch);
+    }
+    (digest, history)
 }

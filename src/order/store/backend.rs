@@ -10,10 +10,10 @@ use super::{BLOB, Db, begin, lock_migrations, placeholder};
 use crate::log::Record;
 use crate::order::aggregate::{Derived, Order};
 use crate::order::events::OrderEvent;
-use crate::order::model::{Contents, Loader, Model};
+use crate::order::model::{Loader, Model};
 use crate::order::store::{
-    BatchResult, Dump, OrderRow, OrderRows, OutboxRow, OutputBuilder, SCHEMA, StoreCounts,
-    StoreError, current_json, facts_blob, restore_order,
+    BatchResult, Dump, OrderLine, OrderRow, OrderRows, OutboxRow, OutputBuilder, RebuiltOrder,
+    SCHEMA, StoreCounts, StoreError, current_json, facts_blob, restore_order,
 };
 
 type Tx = Transaction<'static, Db>;
@@ -216,16 +216,6 @@ pub(crate) async fn project(
     Ok(result)
 }
 
-/// The JSON columns of an order row.
-fn json_columns(rows: &OrderRows) -> (String, String, String) {
-    let json = |v: Result<String, serde_json::Error>| v.unwrap_or_else(|_| "[]".into());
-    (
-        json(serde_json::to_string(&rows.parts)),
-        json(serde_json::to_string(&rows.history)),
-        json(serde_json::to_string(&rows.invoices)),
-    )
-}
-
 /// Writes an order's row; `version` is the one read (None: the order is new). A version that
 /// changed meanwhile is a conflict.
 async fn write_order(
@@ -234,9 +224,7 @@ async fn write_order(
     view: &Derived,
     version: Option<i64>,
 ) -> Result<(), StoreError> {
-    let rows = OrderRows::of(view);
-    let o = &rows.order;
-    let (parts, history, invoices) = json_columns(&rows);
+    let o = OrderLine::of(view);
     let facts = facts_blob(order);
     let current = current_json(order);
     let written = match version {
@@ -257,9 +245,9 @@ async fn write_order(
         .bind(&o.cancellation)
         .bind(&o.reservations)
         .bind(o.updated_at)
-        .bind(parts)
-        .bind(history)
-        .bind(invoices)
+        .bind(&o.parts)
+        .bind(&o.history)
+        .bind(&o.invoices)
         .bind(version + 1)
         .bind(facts)
         .bind(current)
@@ -284,9 +272,9 @@ async fn write_order(
         .bind(&o.cancellation)
         .bind(&o.reservations)
         .bind(o.updated_at)
-        .bind(parts)
-        .bind(history)
-        .bind(invoices)
+        .bind(&o.parts)
+        .bind(&o.history)
+        .bind(&o.invoices)
         .bind(facts)
         .bind(current)
         .execute(&mut **tx)
@@ -381,11 +369,12 @@ impl Inserter {
 
 pub(crate) async fn replace_all(
     pool: &Pool<Db>,
-    contents: &Contents,
-    rows: &[OrderRows],
+    mut orders: tokio::sync::mpsc::Receiver<Vec<RebuiltOrder>>,
+    aliases: &[(String, String)],
+    pending: &[(String, OrderEvent)],
     checkpoints: &BTreeMap<(String, i32), i64>,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let mut tx = begin(pool).await?;
     for table in [
         "order_orders",
@@ -397,7 +386,7 @@ pub(crate) async fn replace_all(
             .execute(&mut *tx)
             .await?;
     }
-    let mut orders = Inserter::new(
+    let mut inserter = Inserter::new(
         "order_orders",
         &[
             "order_id",
@@ -418,50 +407,53 @@ pub(crate) async fn replace_all(
             "current_status",
         ],
     );
-    for (n, (order, rows)) in contents.orders.iter().zip(rows).enumerate() {
-        let o = &rows.order;
-        let (parts, history, invoices) = json_columns(rows);
-        orders
-            .push(
-                &mut tx,
-                vec![
-                    Val::T(o.order_id.clone()),
-                    Val::T(o.status.clone()),
-                    Val::T(o.status_text.clone()),
-                    Val::T(o.customer_id.clone()),
-                    Val::T(o.ecommerce_order.clone()),
-                    Val::T(o.company_id.clone()),
-                    Val::T(o.branch_id.clone()),
-                    Val::T(o.cancellation.clone()),
-                    Val::T(o.reservations.clone()),
-                    Val::I(o.updated_at),
-                    Val::T(parts),
-                    Val::T(history),
-                    Val::T(invoices),
-                    Val::I(1),
-                    Val::B(facts_blob(order)),
-                    Val::T(current_json(order)),
-                ],
-            )
-            .await?;
-        if n % 1024 == 0 {
-            progress(n as u64);
+    let mut written = 0u64;
+    while let Some(batch) = orders.recv().await {
+        for order in batch {
+            let o = order.line;
+            inserter
+                .push(
+                    &mut tx,
+                    vec![
+                        Val::T(o.order_id),
+                        Val::T(o.status),
+                        Val::T(o.status_text),
+                        Val::T(o.customer_id),
+                        Val::T(o.ecommerce_order),
+                        Val::T(o.company_id),
+                        Val::T(o.branch_id),
+                        Val::T(o.cancellation),
+                        Val::T(o.reservations),
+                        Val::I(o.updated_at),
+                        Val::T(o.parts),
+                        Val::T(o.history),
+                        Val::T(o.invoices),
+                        Val::I(1),
+                        Val::B(order.facts),
+                        Val::T(order.current),
+                    ],
+                )
+                .await?;
+            written += 1;
+            if written.is_multiple_of(1024) {
+                progress(written);
+            }
         }
     }
-    orders.flush(&mut tx).await?;
-    let mut aliases = Inserter::new("order_aliases", &["alias", "order_id"]);
-    for (alias, order) in &contents.aliases {
-        aliases
+    inserter.flush(&mut tx).await?;
+    let mut inserter = Inserter::new("order_aliases", &["alias", "order_id"]);
+    for (alias, order) in aliases {
+        inserter
             .push(&mut tx, vec![Val::T(alias.clone()), Val::T(order.clone())])
             .await?;
     }
-    aliases.flush(&mut tx).await?;
-    let mut pending = Inserter::new(
+    inserter.flush(&mut tx).await?;
+    let mut inserter = Inserter::new(
         "order_pending",
         &["reference", "event_id", "payload", "at_ms"],
     );
-    for (reference, event) in &contents.pending {
-        pending
+    for (reference, event) in pending {
+        inserter
             .push(
                 &mut tx,
                 vec![
@@ -473,7 +465,7 @@ pub(crate) async fn replace_all(
             )
             .await?;
     }
-    pending.flush(&mut tx).await?;
+    inserter.flush(&mut tx).await?;
     for ((topic, partition), next) in checkpoints {
         sqlx::query(
             "INSERT INTO order_checkpoints (topic, partition_no, next_offset) VALUES ($1, $2, $3)",
@@ -484,9 +476,9 @@ pub(crate) async fn replace_all(
         .execute(&mut *tx)
         .await?;
     }
-    progress(contents.orders.len() as u64);
+    progress(written);
     tx.commit().await?;
-    Ok(())
+    Ok(written)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -647,11 +639,21 @@ pub(crate) async fn dump(pool: &Pool<Db>) -> Result<Dump, StoreError> {
     .fetch_all(pool)
     .await?
     {
-        let rows = order_rows(&row)?;
-        dump.orders.push(rows.order);
-        dump.parts.extend(rows.parts);
-        dump.history.extend(rows.history);
-        dump.invoices.extend(rows.invoices);
+        dump.orders.push(OrderLine {
+            order_id: row.try_get(0)?,
+            status: row.try_get(1)?,
+            status_text: row.try_get(2)?,
+            customer_id: row.try_get(3)?,
+            ecommerce_order: row.try_get(4)?,
+            company_id: row.try_get(5)?,
+            branch_id: row.try_get(6)?,
+            cancellation: row.try_get(7)?,
+            reservations: row.try_get(8)?,
+            updated_at: row.try_get(9)?,
+            parts: row.try_get(10)?,
+            history: row.try_get(11)?,
+            invoices: row.try_get(12)?,
+        });
     }
     for row in sqlx::query("SELECT alias, order_id FROM order_aliases")
         .fetch_all(pool)

@@ -7,20 +7,24 @@
 //! and set) and records the outputs to send (outbox): each event takes effect once even when the
 //! log delivers it twice, and no status change is lost between the commit and its publication.
 
+mod digest;
+mod line;
 mod postgres;
 mod sqlite;
+
+pub use digest::{DigestBuilder, Dump};
+pub use line::OrderLine;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr;
 
-use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::sqlite::SqlitePool;
 
 use super::aggregate::{Cancellation, Derived, Effect, Order};
 use super::events::OrderEvent;
-use super::model::{Announcement, Contents};
+use super::model::Announcement;
 use super::status::{Flow, Status};
 use crate::config::Config;
 use crate::log::Record;
@@ -192,7 +196,7 @@ pub struct OrderRows {
     pub invoices: Vec<InvoiceRow>,
 }
 
-fn status_cols(status: Option<&Status>) -> (String, String) {
+pub(crate) fn status_cols(status: Option<&Status>) -> (String, String) {
     match status {
         Some(s) => (s.code().to_owned(), s.text().to_owned()),
         None => (String::new(), String::new()),
@@ -285,6 +289,15 @@ impl OrderRows {
     }
 }
 
+/// One order of a rebuilt read model, ready to be written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RebuiltOrder {
+    pub line: OrderLine,
+    /// The aggregate state: [`facts_blob`] and [`current_json`].
+    pub facts: Vec<u8>,
+    pub current: String,
+}
+
 /// The stored form of an order's aggregate state.
 pub(crate) fn facts_blob(order: &Order) -> Vec<u8> {
     // `OrderFacts { repeated OrderEvent facts = 1 }`, written without copying the facts.
@@ -322,154 +335,6 @@ pub(crate) fn cancellation_of(json: &str) -> Option<Cancellation> {
 
 pub(crate) fn effect_of(code: &str) -> Effect {
     Effect::from_code(code)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Digest
-
-/// Every row of a read model, for its digest.
-#[derive(Debug, Default)]
-pub struct Dump {
-    pub orders: Vec<OrderRow>,
-    pub parts: Vec<PartRow>,
-    pub history: Vec<HistoryRow>,
-    pub invoices: Vec<InvoiceRow>,
-    pub aliases: Vec<(String, String)>,
-    /// (reference, event id)
-    pub pending: Vec<(String, String)>,
-}
-
-impl Dump {
-    /// The rows of an in-memory read model (a rebuild); `rows` are those of `contents.orders`.
-    pub fn of_contents(contents: &Contents, rows: Vec<OrderRows>) -> Dump {
-        let mut dump = Dump::default();
-        for rows in rows {
-            dump.orders.push(rows.order);
-            dump.parts.extend(rows.parts);
-            dump.history.extend(rows.history);
-            dump.invoices.extend(rows.invoices);
-        }
-        dump.aliases = contents.aliases.clone();
-        dump.pending = contents
-            .pending
-            .iter()
-            .map(|(r, e)| (r.clone(), e.event_id.clone()))
-            .collect();
-        dump
-    }
-
-    /// SHA-256 (hex) over a canonical text of every row, tables in a fixed order, rows sorted by
-    /// their keys in byte order, fields separated by a unit separator.
-    pub fn digest(mut self) -> String {
-        self.orders.sort_by(|a, b| a.order_id.cmp(&b.order_id));
-        self.parts
-            .sort_by(|a, b| (&a.order_id, &a.flow).cmp(&(&b.order_id, &b.flow)));
-        self.history
-            .sort_by(|a, b| (&a.order_id, a.seq).cmp(&(&b.order_id, b.seq)));
-        self.invoices.sort_by(|a, b| {
-            (&a.order_id, &a.series, &a.number).cmp(&(&b.order_id, &b.series, &b.number))
-        });
-        self.aliases.sort();
-        self.pending.sort();
-        let mut hash = HashWriter(Sha256::new());
-        let mut line = |table: &str, fields: &[&dyn std::fmt::Display]| {
-            use std::fmt::Write as _;
-            hash.0.update(table.as_bytes());
-            for f in fields {
-                hash.0.update(b"\x1f");
-                let _ = write!(hash, "{f}");
-            }
-            hash.0.update(b"\n");
-        };
-        for o in &self.orders {
-            line(
-                "order",
-                &[
-                    &o.order_id,
-                    &o.status,
-                    &o.status_text,
-                    &o.customer_id,
-                    &o.ecommerce_order,
-                    &o.company_id,
-                    &o.branch_id,
-                    &o.cancellation,
-                    &o.reservations,
-                    &o.updated_at,
-                ],
-            );
-        }
-        for p in &self.parts {
-            line(
-                "part",
-                &[
-                    &p.order_id,
-                    &p.flow,
-                    &p.status,
-                    &p.status_text,
-                    &p.since,
-                    &p.order_ids,
-                    &p.order_numbers,
-                ],
-            );
-        }
-        for h in &self.history {
-            line(
-                "history",
-                &[
-                    &h.order_id,
-                    &h.seq,
-                    &h.at_ms,
-                    &h.flow,
-                    &h.status,
-                    &h.text,
-                    &h.previous,
-                    &h.effect,
-                    &h.event_id,
-                    &h.source_uuid,
-                    &h.note,
-                ],
-            );
-        }
-        for i in &self.invoices {
-            line(
-                "invoice",
-                &[
-                    &i.order_id,
-                    &i.series,
-                    &i.number,
-                    &i.flow,
-                    &i.internal_id,
-                    &i.status_text,
-                    &i.access_key,
-                    &i.issue_date,
-                    &i.value,
-                    &i.order_ref,
-                    &i.reported_at,
-                ],
-            );
-        }
-        for (alias, order) in &self.aliases {
-            line("alias", &[alias, order]);
-        }
-        for (reference, event) in &self.pending {
-            line("pending", &[reference, event]);
-        }
-        hash.0
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
-}
-
-/// Feeds formatted text to the hash without building strings.
-struct HashWriter(Sha256);
-
-impl std::fmt::Write for HashWriter {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.update(s.as_bytes());
-        Ok(())
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -626,17 +491,22 @@ impl OrderStore {
         Ok(self.dump().await?.digest())
     }
 
-    /// Replaces the whole read model and checkpoint with `contents` (whose orders' rows are
-    /// `rows`) in one transaction: the rebuild's swap. The outbox is kept. `progress` is called
-    /// with the orders written.
+    /// Replaces the whole read model and checkpoint in one transaction: the rebuild's swap. The
+    /// orders come from `orders` as they are made (so making them and writing them overlap),
+    /// then the aliases, pending reports and checkpoint are written. The outbox is kept.
+    /// `progress` is called with the orders written. Returns how many orders were written.
     pub async fn replace_all(
         &self,
-        contents: &Contents,
-        rows: &[OrderRows],
+        orders: tokio::sync::mpsc::Receiver<Vec<RebuiltOrder>>,
+        aliases: &[(String, String)],
+        pending: &[(String, OrderEvent)],
         checkpoints: &BTreeMap<(String, i32), i64>,
         progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<(), StoreError> {
-        on_backend!(self, replace_all(contents, rows, checkpoints, progress))
+    ) -> Result<u64, StoreError> {
+        on_backend!(
+            self,
+            replace_all(orders, aliases, pending, checkpoints, progress)
+        )
     }
 
     /// Counts: orders, aliases, pending reports.
