@@ -7,6 +7,8 @@ mod json;
 mod json_content;
 mod json_write;
 pub mod response;
+#[cfg(test)]
+mod write_reference;
 mod xml;
 pub(crate) mod xml_tree;
 
