@@ -246,7 +246,7 @@ impl Deliverer {
             warn!(uuid = original.uuid(), error = %e, "The order events of a Response could not be published.");
         }
         let view = ResponseView::new(&response.content);
-        let text = response.to_json().to_string();
+        let text = response.canonical_json();
         let reference = original
             .header
             .product_name()
@@ -359,7 +359,7 @@ impl Deliverer {
                 attempts: u32::try_from(attempt).unwrap_or(0),
                 first_seen_ms: stored.as_ref().map_or_else(now_ms, |r| r.received_at),
                 replays: 0,
-                payload: message.to_json().to_string().into_bytes(),
+                payload: message.canonical_json().into_bytes(),
             };
             if let Err(e) =
                 dlq::send(self.bus.log.as_ref(), &self.bus.config.dlq_topic(), &letter).await

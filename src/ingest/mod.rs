@@ -107,7 +107,7 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
         business_key: Some(business_key.clone()),
         received_at: None,
         raw_payload: inbound.bytes.to_vec(),
-        canonical_json: Some(message.to_json().to_string()),
+        canonical_json: Some(message.canonical_json()),
     };
     if message.uuid().trim().is_empty() {
         let problems = [Problem::new(
@@ -238,7 +238,7 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
                     .iter()
                     .any(|m| m.mapped.as_ref().is_some_and(|v| *v != m.value))
                 {
-                    progress.canonical_json = Some(message.to_json().to_string());
+                    progress.canonical_json = Some(message.canonical_json());
                     write_progress(bus, &record.uuid, &progress).await;
                     progress = Progress::default();
                 }
@@ -311,7 +311,7 @@ async fn accept(
     } = accepted;
     let identity = &bus.config.identity;
     let topic = bus.config.topic(message.transaction());
-    let append = NewRecord::new(&topic, Some(key), message.to_json().to_string())
+    let append = NewRecord::new(&topic, Some(key), message.canonical_json())
         .header("uuid", message.uuid())
         .header("transaction", message.transaction())
         .header("version", message.header.version().unwrap_or_default())
@@ -544,7 +544,7 @@ pub async fn refuse_with_reason(
         business_key: None,
         received_at: None,
         raw_payload: inbound.bytes.to_vec(),
-        canonical_json: Some(message.to_json().to_string()),
+        canonical_json: Some(message.canonical_json()),
     };
     if record.uuid.trim().is_empty() {
         return refuse_recorded(bus, inbound, record, Stage::Refused, answer).await;

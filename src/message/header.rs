@@ -291,24 +291,29 @@ fn read_identification(value: &Value) -> Vec<(String, String)> {
 
 /// The canonical spelling of a header value: case-insensitive vocabularies in one case.
 fn canonical_value(field: Field, value: String) -> String {
-    let folded = value.trim().to_ascii_lowercase();
+    let trimmed = value.trim();
+    let is = |word: &str| trimmed.eq_ignore_ascii_case(word);
     match field {
-        Field::Type => match folded.as_str() {
-            "businessmessage" => "BusinessMessage".into(),
-            "response" | "responsemessage" => "Response".into(),
-            "receipt" | "receiptmessage" => "Receipt".into(),
-            _ => value,
+        Field::Type if is("businessmessage") => "BusinessMessage".into(),
+        Field::Type if is("response") || is("responsemessage") => "Response".into(),
+        Field::Type if is("receipt") || is("receiptmessage") => "Receipt".into(),
+        Field::SubType | Field::Event => match ["event", "request", "upsert", "delete"]
+            .into_iter()
+            .find(|word| is(word))
+        {
+            // Already canonical: kept without a copy.
+            Some(word) if value == word => value,
+            Some(word) => word.into(),
+            None => value,
         },
-        Field::SubType | Field::Event => match folded.as_str() {
-            "event" | "request" | "upsert" | "delete" => folded,
-            _ => value,
-        },
-        Field::DeliveryType => match folded.as_str() {
-            "sync" => "Sync".into(),
-            "async" => "Async".into(),
-            _ => value,
-        },
-        Field::Transaction => value.trim().to_ascii_uppercase(),
+        Field::DeliveryType if is("sync") => "Sync".into(),
+        Field::DeliveryType if is("async") => "Async".into(),
+        Field::Transaction
+            if trimmed.len() == value.len() && !value.bytes().any(|b| b.is_ascii_lowercase()) =>
+        {
+            value
+        }
+        Field::Transaction => trimmed.to_ascii_uppercase(),
         _ => value,
     }
 }

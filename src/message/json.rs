@@ -4,8 +4,7 @@ use serde_json::{Map, Value};
 
 use super::error::DecodeError;
 use super::header::{Field, Header, MessageType};
-use super::{Codec, Message};
-use crate::schema::Shape;
+use super::{Codec, Message, json_write};
 
 /// How to write JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +23,15 @@ pub(super) fn decode(codec: &Codec<'_>, bytes: &[u8]) -> Result<Message, DecodeE
         offset: e.valid_up_to(),
         reason: "JSON messages must be UTF-8".into(),
     })?;
+    if let Some(message) = super::json_content::read(codec, text) {
+        return Ok(message);
+    }
+    decode_plain(codec, text)
+}
+
+/// Parses, then normalises: the definition of what the JSON reader accepts and how it reads it.
+/// `json_content::read` gives the same result in one pass for the inputs it settles.
+pub(super) fn decode_plain(codec: &Codec<'_>, text: &str) -> Result<Message, DecodeError> {
     check_depth(text, codec.limits.max_depth)?;
     let value: Value = serde_json::from_str(text).map_err(syntax_error)?;
     let Value::Object(top) = value else {
@@ -106,56 +114,9 @@ pub(super) fn complete_header(codec: &Codec<'_>, mut header: Header) -> Header {
 }
 
 pub(super) fn encode(codec: &Codec<'_>, message: &Message, style: JsonStyle) -> String {
-    let value = match style {
-        JsonStyle::Canonical => message.to_json(),
-        JsonStyle::Protheus => protheus_json(codec, message),
-    };
-    value.to_string()
-}
-
-fn protheus_json(codec: &Codec<'_>, message: &Message) -> Value {
-    let mut header = message.header.clone();
-    header.remove(Field::Entity);
-    header.remove(Field::Operation);
-    header.identification.clear();
-    let shape = codec.registry.content_shape(&message.header);
-    let mut content = wrap_lists(&message.content, &shape);
-    if let (Some(event), Some(object), Value::Object(map)) =
-        (header.get(Field::Event), shape.as_object(), &mut content)
-        && let Some(property) = object.find("Event")
-        && !map.keys().any(|k| k.eq_ignore_ascii_case("Event"))
-    {
-        map.insert(property.name.clone(), Value::String(event.to_owned()));
-    }
-    let mut map = Map::with_capacity(2);
-    map.insert("Header".into(), header.to_json());
-    map.insert("Content".into(), content);
-    Value::Object(map)
-}
-
-/// Canonical arrays become `{"Item": [...]}` where the schema says Protheus reads them so.
-fn wrap_lists(value: &Value, shape: &Shape) -> Value {
-    match (shape, value) {
-        (Shape::Object(object), Value::Object(map)) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let inner = object.find(k).map_or(Shape::Any, |p| p.shape.clone());
-                    (k.clone(), wrap_lists(v, &inner))
-                })
-                .collect(),
-        ),
-        (Shape::Array(array), Value::Array(items)) => {
-            let items: Vec<Value> = items.iter().map(|v| wrap_lists(v, &array.item)).collect();
-            match (&array.xml_item, array.wrapper) {
-                (Some(item), true) => {
-                    let mut wrapper = Map::with_capacity(1);
-                    wrapper.insert(item.clone(), Value::Array(items));
-                    Value::Object(wrapper)
-                }
-                _ => Value::Array(items),
-            }
-        }
-        (_, v) => v.clone(),
+    match style {
+        JsonStyle::Canonical => json_write::canonical(message),
+        JsonStyle::Protheus => json_write::protheus(codec, message),
     }
 }
 

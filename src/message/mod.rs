@@ -4,7 +4,11 @@
 mod error;
 mod header;
 mod json;
+mod json_content;
+mod json_write;
 pub mod response;
+#[cfg(test)]
+mod write_reference;
 mod xml;
 pub(crate) mod xml_tree;
 
@@ -31,6 +35,12 @@ impl Message {
 
     pub fn transaction(&self) -> &str {
         self.header.transaction()
+    }
+
+    /// `{"Header": ..., "Content": ...}` in canonical form, as text: `to_json().to_string()`
+    /// without copying the content first.
+    pub fn canonical_json(&self) -> String {
+        json_write::canonical(self)
     }
 
     /// `{"Header": ..., "Content": ...}` in canonical form.

@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use serde_json::map::Entry;
 use serde_json::{Map, Value};
 
 use super::error::DecodeError;
@@ -13,12 +14,12 @@ use super::{Codec, Message};
 use crate::schema::shape::{ArrayShape, ObjectShape, Shape, XmlRole};
 
 /// Key of an attribute the schema does not name, kept on its object so nothing is lost.
-const ATTRIBUTE_PREFIX: char = '@';
+pub(super) const ATTRIBUTE_PREFIX: char = '@';
 /// Key of the text of an element the schema does not describe, when it also has attributes.
-const TEXT_KEY: &str = "#text";
+pub(super) const TEXT_KEY: &str = "#text";
 /// Element used for a JSON key that is not a valid XML name; the key goes in its `name`.
-const ODD_KEY_ELEMENT: &str = "eai-field";
-const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+pub(super) const ODD_KEY_ELEMENT: &str = "eai-field";
+pub(super) const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
 pub(super) fn decode(codec: &Codec<'_>, bytes: &[u8]) -> Result<Message, DecodeError> {
     let text = xml_tree::decode_text(bytes)?;
@@ -68,21 +69,21 @@ pub(super) fn decode(codec: &Codec<'_>, bytes: &[u8]) -> Result<Message, DecodeE
         if let Some(event) = body.child("BusinessEvent") {
             header.set(Field::SubType, "event");
             if let Some(e) = event.child("Entity") {
-                header.set(Field::Entity, e.text.clone());
+                header.set(Field::Entity, e.text.to_string());
             }
             if let Some(e) = event.child("Event") {
-                header.set(Field::Event, e.text.clone());
+                header.set(Field::Event, e.text.to_string());
             }
             if let Some(identification) = event.child("Identification") {
                 for key in &identification.children {
                     let name = key.attribute("name").unwrap_or_default();
-                    keys.push((name.to_owned(), key.text.clone()));
+                    keys.push((name.to_owned(), key.text.to_string()));
                 }
             }
         } else if let Some(request) = body.child("BusinessRequest") {
             header.set(Field::SubType, "request");
             if let Some(op) = request.child("Operation") {
-                header.set(Field::Operation, op.text.clone());
+                header.set(Field::Operation, op.text.to_string());
             }
         }
         Some(body.child("BusinessContent").ok_or_else(|| {
@@ -122,10 +123,10 @@ fn read_information(info: &Element) -> Header {
             continue;
         }
         match Field::from_name(&child.name) {
-            Some(field) if child.is_leaf() => header.set(field, child.text.clone()),
+            Some(field) if child.is_leaf() => header.set(field, child.text.to_string()),
             _ => {
                 let value = element_value(child, &Shape::Any);
-                header.extra.insert(child.name.clone(), value);
+                header.extra.insert(child.name.to_string(), value);
             }
         }
     }
@@ -147,7 +148,7 @@ fn settle_implied_fields(codec: &Codec<'_>, message: &mut Message, keys: Vec<(St
 }
 
 /// The Identification keys the content implies, from the schema's `identification` list.
-fn implied_keys(codec: &Codec<'_>, message: &Message) -> Vec<(String, String)> {
+pub(super) fn implied_keys(codec: &Codec<'_>, message: &Message) -> Vec<(String, String)> {
     let Some(schema) = codec.registry.for_header(&message.header) else {
         return Vec::new();
     };
@@ -172,16 +173,16 @@ fn element_value(el: &Element, shape: &Shape) -> Value {
         Shape::Any if !el.is_leaf() || !el.attributes.is_empty() => {
             let mut map = object_value(el, None);
             if el.is_leaf() && !el.text.is_empty() {
-                map.insert(TEXT_KEY.into(), Value::String(el.text.clone()));
+                map.insert(TEXT_KEY.into(), Value::String(el.text.to_string()));
             }
             Value::Object(map)
         }
-        leaf => leaf.normalize(Value::String(el.text.clone())),
+        leaf => leaf.normalize(Value::String(el.text.to_string())),
     }
 }
 
 fn object_value(el: &Element, object: Option<&ObjectShape>) -> Map<String, Value> {
-    let mut map = Map::new();
+    let mut map = Map::with_capacity(el.attributes.len() + el.children.len() + 1);
     for (name, value) in &el.attributes {
         // `nil` is xsi:nil; an eai-field's `name` is its key, not a value.
         if name == "nil" || (el.name == ODD_KEY_ELEMENT && name == "name") {
@@ -191,13 +192,13 @@ fn object_value(el: &Element, object: Option<&ObjectShape>) -> Map<String, Value
             Some(p) => {
                 map.insert(
                     p.name.clone(),
-                    p.shape.normalize(Value::String(value.clone())),
+                    p.shape.normalize(Value::String(value.to_string())),
                 );
             }
             None => {
                 map.insert(
                     format!("{ATTRIBUTE_PREFIX}{name}"),
-                    Value::String(value.clone()),
+                    Value::String(value.to_string()),
                 );
             }
         }
@@ -207,16 +208,16 @@ fn object_value(el: &Element, object: Option<&ObjectShape>) -> Map<String, Value
     {
         map.insert(
             p.name.clone(),
-            p.shape.normalize(Value::String(el.text.clone())),
+            p.shape.normalize(Value::String(el.text.to_string())),
         );
     }
     for child in &el.children {
-        let name = if child.name == ODD_KEY_ELEMENT {
-            child.attribute("name").unwrap_or_default().to_owned()
+        let name: &str = if child.name == ODD_KEY_ELEMENT {
+            child.attribute("name").unwrap_or_default()
         } else {
-            child.name.clone()
+            &child.name
         };
-        let property = object.and_then(|o| o.find(&name));
+        let property = object.and_then(|o| o.find(name));
         match property {
             Some(p) => match &p.shape {
                 Shape::Array(array) => {
@@ -225,16 +226,19 @@ fn object_value(el: &Element, object: Option<&ObjectShape>) -> Map<String, Value
                     } else {
                         vec![element_value(child, &array.item)]
                     };
-                    match map.get_mut(&p.name) {
-                        Some(Value::Array(existing)) => existing.extend(items),
-                        _ => {
-                            map.insert(p.name.clone(), Value::Array(items));
+                    match map.entry(p.name.clone()) {
+                        Entry::Occupied(mut entry) => match entry.get_mut() {
+                            Value::Array(existing) => existing.extend(items),
+                            other => *other = Value::Array(items),
+                        },
+                        Entry::Vacant(entry) => {
+                            entry.insert(Value::Array(items));
                         }
                     }
                 }
                 shape => insert_repeated(&mut map, p.name.clone(), element_value(child, shape)),
             },
-            None => insert_repeated(&mut map, name, element_value(child, &Shape::Any)),
+            None => insert_repeated(&mut map, name.to_owned(), element_value(child, &Shape::Any)),
         }
     }
     map
@@ -242,20 +246,22 @@ fn object_value(el: &Element, object: Option<&ObjectShape>) -> Map<String, Value
 
 /// An element repeated where the schema expects one becomes a list, so nothing is dropped.
 fn insert_repeated(map: &mut Map<String, Value>, key: String, value: Value) {
-    match map.get_mut(&key) {
-        None => {
-            map.insert(key, value);
+    match map.entry(key) {
+        Entry::Vacant(entry) => {
+            entry.insert(value);
         }
-        Some(Value::Array(items)) => items.push(value),
-        Some(existing) => {
-            let first = existing.take();
-            *existing = Value::Array(vec![first, value]);
-        }
+        Entry::Occupied(mut entry) => match entry.get_mut() {
+            Value::Array(items) => items.push(value),
+            existing => {
+                let first = existing.take();
+                *existing = Value::Array(vec![first, value]);
+            }
+        },
     }
 }
 
 /// An object item whose XML element carries nothing of its own (no text field).
-fn is_bare_item(item: &Shape) -> bool {
+pub(super) fn is_bare_item(item: &Shape) -> bool {
     item.as_object()
         .is_some_and(|o| o.text_property().is_none())
 }
@@ -275,10 +281,14 @@ fn array_items(wrapper: &Element, array: &ArrayShape) -> Vec<Value> {
 
 pub(super) fn encode(codec: &Codec<'_>, message: &Message) -> String {
     let header = &message.header;
-    let mut out = String::with_capacity(1024);
+    let mut out = String::with_capacity(4096);
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<TOTVSMessage>");
     match header.version() {
-        Some(v) => write!(out, "<MessageInformation version=\"{}\">", attr(v)).unwrap(),
+        Some(v) => {
+            out.push_str("<MessageInformation version=\"");
+            push_attr(&mut out, v);
+            out.push_str("\">");
+        }
         None => out.push_str("<MessageInformation>"),
     }
     for (field, value) in header.fields() {
@@ -290,9 +300,13 @@ pub(super) fn encode(codec: &Codec<'_>, message: &Message) -> String {
             | Field::Operation
             | Field::ProductVersion => {}
             Field::ProductName => {
-                write!(out, "<Product name=\"{}\"", attr(value)).unwrap();
+                out.push_str("<Product name=\"");
+                push_attr(&mut out, value);
+                out.push('"');
                 if let Some(v) = header.get(Field::ProductVersion) {
-                    write!(out, " version=\"{}\"", attr(v)).unwrap();
+                    out.push_str(" version=\"");
+                    push_attr(&mut out, v);
+                    out.push('"');
                 }
                 out.push_str("/>");
             }
@@ -302,7 +316,9 @@ pub(super) fn encode(codec: &Codec<'_>, message: &Message) -> String {
     if header.get(Field::ProductName).is_none()
         && let Some(v) = header.get(Field::ProductVersion)
     {
-        write!(out, "<Product version=\"{}\"/>", attr(v)).unwrap();
+        out.push_str("<Product version=\"");
+        push_attr(&mut out, v);
+        out.push_str("\"/>");
     }
     for (key, value) in &header.extra {
         write_value(&mut out, key, value, &Shape::Any);
@@ -336,8 +352,11 @@ pub(super) fn encode(codec: &Codec<'_>, message: &Message) -> String {
                 if !keys.is_empty() {
                     out.push_str("<Identification>");
                     for (name, value) in keys {
-                        write!(out, "<key name=\"{}\">{}</key>", attr(&name), text(&value))
-                            .unwrap();
+                        out.push_str("<key name=\"");
+                        push_attr(&mut out, &name);
+                        out.push_str("\">");
+                        push_text(&mut out, &value);
+                        out.push_str("</key>");
                     }
                     out.push_str("</Identification>");
                 }
@@ -352,20 +371,29 @@ pub(super) fn encode(codec: &Codec<'_>, message: &Message) -> String {
 }
 
 fn leaf(out: &mut String, name: &str, value: &str) {
-    write!(out, "<{name}>{}</{name}>", text(value)).unwrap();
+    write!(out, "<{name}>").unwrap();
+    push_text(out, value);
+    write!(out, "</{name}>").unwrap();
 }
 
-/// Writes `value` as element `name` following `shape`.
+/// A property without a schema: written as it comes.
+static ANY: Shape = Shape::Any;
+
+/// Writes `value` as element `name` following `shape`, straight into `out`.
 fn write_value(out: &mut String, name: &str, value: &Value, shape: &Shape) {
-    let (open, close) = tag(name);
+    let odd = !is_xml_name(name);
     match (value, shape) {
-        (Value::Null, _) => write!(out, "<{open} xmlns:xsi=\"{XSI}\" xsi:nil=\"true\"/>").unwrap(),
+        (Value::Null, _) => {
+            open_tag(out, name, odd);
+            write!(out, " xmlns:xsi=\"{XSI}\" xsi:nil=\"true\"/>").unwrap();
+        }
         (Value::Array(items), Shape::Array(array)) => match &array.xml_item {
             Some(item) => {
+                open_tag(out, name, odd);
                 if items.is_empty() {
-                    write!(out, "<{open}/>").unwrap();
+                    out.push_str("/>");
                 } else {
-                    write!(out, "<{open}>").unwrap();
+                    out.push('>');
                     for v in items {
                         if v.as_object().is_some_and(Map::is_empty) && is_bare_item(&array.item) {
                             // An empty item is written open, so that it reads back as an item.
@@ -374,7 +402,7 @@ fn write_value(out: &mut String, name: &str, value: &Value, shape: &Shape) {
                             write_value(out, item, v, &array.item);
                         }
                     }
-                    write!(out, "</{close}>").unwrap();
+                    close_tag(out, name, odd);
                 }
             }
             None => {
@@ -385,77 +413,115 @@ fn write_value(out: &mut String, name: &str, value: &Value, shape: &Shape) {
         },
         (Value::Array(items), _) => {
             for v in items {
-                write_value(out, name, v, &Shape::Any);
+                write_value(out, name, v, &ANY);
             }
         }
-        (Value::Object(map), shape) => {
-            let object = shape.as_object();
-            let mut head = format!("<{open}");
-            // Attribute names already written: a repeated one would make the XML malformed, so a
-            // colliding key is written as an element instead.
-            let mut written: Vec<String> = Vec::new();
-            if open.starts_with(ODD_KEY_ELEMENT) {
-                written.push("name".into());
-            }
-            let mut body = String::new();
-            let mut has_text = false;
-            for (key, v) in map {
-                let property = object.and_then(|o| o.find(key));
-                let attribute =
-                    match (property.map(|p| &p.xml), key.strip_prefix(ATTRIBUTE_PREFIX)) {
-                        (Some(XmlRole::Attribute(a)), _) => Some(a.as_str()),
-                        (None, Some(a)) if is_xml_name(a) => Some(a),
-                        _ => None,
-                    }
-                    .filter(|_| v.is_string() || v.is_number() || v.is_boolean());
-                match (attribute, property.map(|p| &p.xml)) {
-                    (Some(a), _) if !written.iter().any(|w| w == a) => {
-                        written.push(a.to_owned());
-                        write!(head, " {a}=\"{}\"", attr(&scalar_text(v))).unwrap()
-                    }
-                    (_, Some(XmlRole::Text)) => {
-                        has_text = true;
-                        body.push_str(&text(&scalar_text(v)))
-                    }
-                    (_, None) if key == TEXT_KEY => {
-                        has_text = true;
-                        body.push_str(&text(&scalar_text(v)))
-                    }
-                    _ => {
-                        let inner = property.map_or(Shape::Any, |p| p.shape.clone());
-                        write_value(&mut body, key, v, &inner);
-                    }
-                }
-            }
-            if body.is_empty() && !has_text {
-                write!(out, "{head}/>").unwrap();
-            } else {
-                write!(out, "{head}>{body}</{close}>").unwrap();
-            }
-        }
+        (Value::Object(map), shape) => write_object(out, name, odd, map, shape.as_object()),
         (scalar, _) => {
-            write!(out, "<{open}>{}</{close}>", text(&scalar_text(scalar))).unwrap();
+            open_tag(out, name, odd);
+            out.push('>');
+            push_scalar(out, scalar, false);
+            close_tag(out, name, odd);
         }
     }
 }
 
-fn scalar_text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
+/// An object as one element: attributes first, in the order of their keys, then its text and
+/// child elements in the order of theirs.
+fn write_object(
+    out: &mut String,
+    name: &str,
+    odd: bool,
+    map: &Map<String, Value>,
+    object: Option<&ObjectShape>,
+) {
+    open_tag(out, name, odd);
+    // Attribute names already written: a repeated one would make the XML malformed, so a
+    // colliding key is written as an element instead. An `eai-field` carries its key in `name`.
+    let mut written: Vec<&str> = Vec::new();
+    if odd || name.starts_with(ODD_KEY_ELEMENT) {
+        written.push("name");
+    }
+    let mut attribute_entries: Vec<usize> = Vec::new();
+    let attributes_possible = object.is_some_and(ObjectShape::has_attributes);
+    for (index, (key, v)) in map.iter().enumerate() {
+        if !(attributes_possible || key.starts_with(ATTRIBUTE_PREFIX)) {
+            continue;
+        }
+        let property = object.and_then(|o| o.find(key));
+        let attribute = match (property.map(|p| &p.xml), key.strip_prefix(ATTRIBUTE_PREFIX)) {
+            (Some(XmlRole::Attribute(a)), _) => Some(a.as_str()),
+            (None, Some(a)) if is_xml_name(a) => Some(a),
+            _ => None,
+        }
+        .filter(|_| v.is_string() || v.is_number() || v.is_boolean());
+        if let Some(a) = attribute
+            && !written.contains(&a)
+        {
+            written.push(a);
+            attribute_entries.push(index);
+            write!(out, " {a}=\"").unwrap();
+            push_scalar(out, v, true);
+            out.push('"');
+        }
+    }
+    out.push('>');
+    let body_start = out.len();
+    let mut has_text = false;
+    for (index, (key, v)) in map.iter().enumerate() {
+        if attribute_entries.contains(&index) {
+            continue;
+        }
+        let property = object.and_then(|o| o.find(key));
+        match property.map(|p| &p.xml) {
+            Some(XmlRole::Text) => {
+                has_text = true;
+                push_scalar(out, v, false);
+            }
+            None if key == TEXT_KEY => {
+                has_text = true;
+                push_scalar(out, v, false);
+            }
+            _ => write_value(out, key, v, property.map_or(&ANY, |p| &p.shape)),
+        }
+    }
+    if out.len() == body_start && !has_text {
+        out.truncate(body_start - 1);
+        out.push_str("/>");
+    } else {
+        close_tag(out, name, odd);
     }
 }
 
-/// Opening and closing tag names; a key that is not an XML name travels in an attribute.
-fn tag(name: &str) -> (String, String) {
-    if is_xml_name(name) {
-        (name.to_owned(), name.to_owned())
+/// `<name` or, for a key that is not an XML name, `<eai-field name="key"`.
+fn open_tag(out: &mut String, name: &str, odd: bool) {
+    out.push('<');
+    if odd {
+        out.push_str(ODD_KEY_ELEMENT);
+        out.push_str(" name=\"");
+        push_attr(out, name);
+        out.push('"');
     } else {
-        (
-            format!("{ODD_KEY_ELEMENT} name=\"{}\"", attr(name)),
-            ODD_KEY_ELEMENT.to_owned(),
-        )
+        out.push_str(name);
+    }
+}
+
+fn close_tag(out: &mut String, name: &str, odd: bool) {
+    out.push_str("</");
+    out.push_str(if odd { ODD_KEY_ELEMENT } else { name });
+    out.push('>');
+}
+
+/// A scalar's text, escaped: strings as they are, numbers and booleans as JSON writes them, null
+/// as nothing.
+fn push_scalar(out: &mut String, value: &Value, attribute: bool) {
+    match value {
+        Value::String(s) => escape_into(out, s, attribute),
+        Value::Null => {}
+        // Number and boolean text never needs escaping.
+        Value::Number(n) => write!(out, "{n}").unwrap(),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        other => escape_into(out, &other.to_string(), attribute),
     }
 }
 
@@ -466,21 +532,30 @@ fn is_xml_name(name: &str) -> bool {
     };
     (first.is_alphabetic() || first == '_')
         && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        && !name.to_ascii_lowercase().starts_with("xml")
+        && !name
+            .get(..3)
+            .is_some_and(|head| head.eq_ignore_ascii_case("xml"))
 }
 
-/// Escapes element text. Carriage returns go as references, which parsers do not normalise;
-/// characters XML 1.0 cannot carry at all become U+FFFD.
-fn text(value: &str) -> String {
-    escape(value, false)
+fn push_text(out: &mut String, value: &str) {
+    escape_into(out, value, false)
 }
 
-fn attr(value: &str) -> String {
-    escape(value, true)
+fn push_attr(out: &mut String, value: &str) {
+    escape_into(out, value, true)
 }
 
-fn escape(value: &str, attribute: bool) -> String {
-    let mut out = String::with_capacity(value.len());
+/// Escapes element text or an attribute value. Carriage returns go as references, which parsers
+/// do not normalise; characters XML 1.0 cannot carry at all become U+FFFD.
+fn escape_into(out: &mut String, value: &str, attribute: bool) {
+    // Most values need nothing: no markup, no control character, no U+FFFE/U+FFFF (0xEF lead).
+    if value
+        .bytes()
+        .all(|b| b >= 0x20 && !matches!(b, b'<' | b'>' | b'&' | b'"' | 0xEF))
+    {
+        out.push_str(value);
+        return;
+    }
     for c in value.chars() {
         match c {
             '<' => out.push_str("&lt;"),
@@ -495,5 +570,4 @@ fn escape(value: &str, attribute: bool) -> String {
             c => out.push(c),
         }
     }
-    out
 }

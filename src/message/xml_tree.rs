@@ -1,24 +1,27 @@
 //! A small element tree read with quick-xml, with the guards a public endpoint needs: no DTDs
 //! (so no entity expansion), bounded depth, positions in every error.
 
+use std::borrow::Cow;
+
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;
 
 use super::error::{DecodeError, line_column};
 
+/// Names and text borrow from the document where they can: most need no unescaping.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Element {
+pub struct Element<'a> {
     /// Local name: a namespace prefix is dropped.
-    pub name: String,
-    pub attributes: Vec<(String, String)>,
-    pub children: Vec<Element>,
-    pub text: String,
+    pub name: Cow<'a, str>,
+    pub attributes: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    pub children: Vec<Element<'a>>,
+    pub text: Cow<'a, str>,
     /// Written as `<x/>` rather than `<x></x>`: an object whose text field is absent, not empty.
     pub self_closing: bool,
 }
 
-impl Element {
-    pub fn child(&self, name: &str) -> Option<&Element> {
+impl<'a> Element<'a> {
+    pub fn child(&self, name: &str) -> Option<&Element<'a>> {
         self.children
             .iter()
             .find(|c| c.name.eq_ignore_ascii_case(name))
@@ -28,7 +31,7 @@ impl Element {
         self.attributes
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     pub fn is_leaf(&self) -> bool {
@@ -90,7 +93,7 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
 }
 
 /// Parses a whole document into its root element.
-pub fn parse(text: &str, max_depth: usize) -> Result<Element, DecodeError> {
+pub fn parse(text: &str, max_depth: usize) -> Result<Element<'_>, DecodeError> {
     let mut reader = Reader::from_str(text);
     let config = reader.config_mut();
     config.trim_text(false);
@@ -149,13 +152,13 @@ pub fn parse(text: &str, max_depth: usize) -> Result<Element, DecodeError> {
             Event::Text(t) => {
                 let content = t.xml10_content();
                 match stack.last_mut() {
-                    Some(el) => el.text.push_str(&content),
+                    Some(el) => append(&mut el.text, text, content),
                     None if content.trim().is_empty() => {}
                     None => return Err(syntax(position, "text outside the root element".into())),
                 }
             }
             Event::CData(c) => match stack.last_mut() {
-                Some(el) => el.text.push_str(&c.xml10_content()),
+                Some(el) => append(&mut el.text, text, c.xml10_content()),
                 None => return Err(syntax(position, "CDATA outside the root element".into())),
             },
             Event::GeneralRef(r) => {
@@ -174,7 +177,7 @@ pub fn parse(text: &str, max_depth: usize) -> Result<Element, DecodeError> {
                     ));
                 };
                 match stack.last_mut() {
-                    Some(el) => el.text.push_str(&resolved),
+                    Some(el) => el.text.to_mut().push_str(&resolved),
                     None => {
                         return Err(syntax(
                             position,
@@ -201,7 +204,7 @@ pub fn parse(text: &str, max_depth: usize) -> Result<Element, DecodeError> {
             column,
             reason: format!(
                 "the document ends inside <{}> (truncated?)",
-                stack.last().map_or("", |e| e.name.as_str())
+                stack.last().map_or("", |e| e.name.as_ref())
             ),
         });
     }
@@ -213,12 +216,31 @@ pub fn parse(text: &str, max_depth: usize) -> Result<Element, DecodeError> {
     })
 }
 
-fn open(
+/// Adds a piece of text to an element's; the first piece is kept borrowed when it can be.
+fn append<'a>(to: &mut Cow<'a, str>, document: &'a str, piece: Cow<'_, str>) {
+    if to.is_empty() {
+        *to = borrow_from(document, piece);
+    } else {
+        to.to_mut().push_str(&piece);
+    }
+}
+
+/// `part` as a borrow of the document when it is a slice of it, as quick-xml gives names and
+/// unescaped text; a copy otherwise.
+fn borrow_from<'a>(document: &'a str, part: Cow<'_, str>) -> Cow<'a, str> {
+    let start = (part.as_ptr() as usize).wrapping_sub(document.as_ptr() as usize);
+    match document.get(start..start.wrapping_add(part.len())) {
+        Some(slice) if slice.as_ptr() == part.as_ptr() => Cow::Borrowed(slice),
+        _ => Cow::Owned(part.into_owned()),
+    }
+}
+
+fn open<'a>(
     start: &quick_xml::events::BytesStart<'_>,
-    text: &str,
+    text: &'a str,
     position: u64,
-) -> Result<Element, DecodeError> {
-    let name = local(start.name().as_ref());
+) -> Result<Element<'a>, DecodeError> {
+    let name = borrow_from(text, Cow::Borrowed(local(start.name().as_ref())));
     let mut attributes = Vec::new();
     for attribute in start.attributes() {
         let attribute = attribute.map_err(|e| attribute_error(text, position, e.to_string()))?;
@@ -229,13 +251,16 @@ fn open(
         let value = attribute
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map_err(|e| attribute_error(text, position, e.to_string()))?;
-        attributes.push((local(key), value.into_owned()));
+        attributes.push((
+            borrow_from(text, Cow::Borrowed(local(key))),
+            borrow_from(text, value),
+        ));
     }
     Ok(Element {
         name,
         attributes,
         children: Vec::new(),
-        text: String::new(),
+        text: Cow::Borrowed(""),
         self_closing: false,
     })
 }
@@ -250,10 +275,10 @@ fn attribute_error(text: &str, position: u64, reason: String) -> DecodeError {
     }
 }
 
-fn local(name: &str) -> String {
+fn local(name: &str) -> &str {
     match name.rfind(':') {
-        Some(i) => name[i + 1..].to_owned(),
-        None => name.to_owned(),
+        Some(i) => &name[i + 1..],
+        None => name,
     }
 }
 

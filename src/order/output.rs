@@ -162,7 +162,7 @@ impl OutputBuilder for Outputs {
                     id,
                     kind: format!("trace:{}", target.route),
                     key: order.order_id.clone(),
-                    payload: message.to_json().to_string(),
+                    payload: message.canonical_json(),
                     created_at,
                 }),
                 Err(trace::TraceError::NoMessage(_) | trace::TraceError::NoProtheusOrder(..)) => {}

@@ -84,7 +84,8 @@ struct EnvelopeSchema {
 
 /// All schemas, by upper-case transaction name and version.
 pub struct SchemaRegistry {
-    transactions: HashMap<String, BTreeMap<String, Arc<TransactionSchema>>>,
+    /// By transaction name in upper case, then version.
+    transactions: foldhash::HashMap<String, BTreeMap<String, Arc<TransactionSchema>>>,
     header: EnvelopeSchema,
     response: EnvelopeSchema,
     receipt: EnvelopeSchema,
@@ -168,7 +169,7 @@ impl SchemaRegistry {
         let receipt = envelope_schema(take("Receipt_1_000")?)?;
 
         let mut registry = SchemaRegistry {
-            transactions: HashMap::new(),
+            transactions: foldhash::HashMap::default(),
             header,
             response,
             receipt,
@@ -278,17 +279,23 @@ impl SchemaRegistry {
 
     /// The schema of a transaction at a version; the transaction in any case.
     pub fn get(&self, transaction: &str, version: &str) -> Option<&Arc<TransactionSchema>> {
-        self.transactions
-            .get(&transaction.to_ascii_uppercase())?
-            .get(version)
+        self.versions_of(transaction)?.get(version)
     }
 
     /// The versions known for a transaction, oldest first.
     pub fn versions(&self, transaction: &str) -> Vec<&str> {
-        self.transactions
-            .get(&transaction.to_ascii_uppercase())
+        self.versions_of(transaction)
             .map(|v| v.keys().map(String::as_str).collect())
             .unwrap_or_default()
+    }
+
+    fn versions_of(&self, transaction: &str) -> Option<&BTreeMap<String, Arc<TransactionSchema>>> {
+        // Headers carry the name in upper case already: no copy then.
+        if transaction.bytes().any(|b| b.is_ascii_lowercase()) {
+            self.transactions.get(&transaction.to_ascii_uppercase())
+        } else {
+            self.transactions.get(transaction)
+        }
     }
 
     /// Every transaction schema, by name then version.
@@ -374,6 +381,9 @@ impl SchemaRegistry {
                 "/Header/Transaction",
                 "the transaction is missing",
             ));
+        }
+        if let Some(schema) = header.version().and_then(|v| self.get(transaction, v)) {
+            return Ok(schema);
         }
         let versions = self.versions(transaction);
         if versions.is_empty() {
@@ -467,6 +477,10 @@ fn collect(
     prefix: &str,
     out: &mut Vec<FieldError>,
 ) {
+    // Valid messages are the rule: the quick yes/no first, the detailed walk only for a no.
+    if validator.is_valid(instance) {
+        return;
+    }
     for error in validator.iter_errors(instance) {
         let mut reason = error.masked().to_string();
         if reason.len() > MAX_REASON {

@@ -3,8 +3,9 @@
 //! what senders really send into the canonical form; writers use it to lay out XML and the JSON
 //! that Protheus adapters expect.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use foldhash::HashMap;
 
 use serde_json::{Map, Number, Value};
 
@@ -28,6 +29,7 @@ pub struct ObjectShape {
     pub properties: Vec<Property>,
     exact: HashMap<String, usize>,
     folded: HashMap<String, usize>,
+    has_attributes: bool,
 }
 
 #[derive(Debug)]
@@ -56,16 +58,20 @@ pub struct ArrayShape {
 
 impl ObjectShape {
     pub fn new(properties: Vec<Property>) -> Self {
-        let mut exact = HashMap::with_capacity(properties.len());
-        let mut folded = HashMap::with_capacity(properties.len());
+        let mut exact = HashMap::with_capacity_and_hasher(properties.len(), Default::default());
+        let mut folded = HashMap::with_capacity_and_hasher(properties.len(), Default::default());
         for (i, p) in properties.iter().enumerate() {
             exact.insert(p.name.clone(), i);
             folded.entry(p.name.to_lowercase()).or_insert(i);
         }
+        let has_attributes = properties
+            .iter()
+            .any(|p| matches!(p.xml, XmlRole::Attribute(_)));
         ObjectShape {
             properties,
             exact,
             folded,
+            has_attributes,
         }
     }
 
@@ -73,13 +79,38 @@ impl ObjectShape {
     pub fn find(&self, key: &str) -> Option<&Property> {
         let index = match self.exact.get(key) {
             Some(i) => Some(*i),
-            None => self.folded.get(&key.to_lowercase()).copied(),
+            None => self.find_folded(key),
         };
         index.map(|i| &self.properties[i])
     }
 
+    /// Case-insensitive lookup; an ASCII key is folded on the stack, as almost all keys are.
+    fn find_folded(&self, key: &str) -> Option<usize> {
+        const SHORT: usize = 64;
+        if key.is_ascii() && key.len() <= SHORT {
+            let mut buffer = [0u8; SHORT];
+            let folded = &mut buffer[..key.len()];
+            folded.copy_from_slice(key.as_bytes());
+            folded.make_ascii_lowercase();
+            let folded = std::str::from_utf8(folded).ok()?;
+            return self.folded.get(folded).copied();
+        }
+        self.folded.get(&key.to_lowercase()).copied()
+    }
+
+    /// How many members to make room for when reading an object of this shape: senders fill
+    /// only some of the properties of the larger schemas.
+    pub fn expected_members(&self) -> usize {
+        self.properties.len().min(32)
+    }
+
     pub fn text_property(&self) -> Option<&Property> {
         self.properties.iter().find(|p| p.xml == XmlRole::Text)
+    }
+
+    /// Whether any property is carried as an XML attribute.
+    pub fn has_attributes(&self) -> bool {
+        self.has_attributes
     }
 
     pub fn attribute_property(&self, attribute: &str) -> Option<&Property> {
@@ -157,7 +188,8 @@ impl ObjectShape {
 }
 
 impl ArrayShape {
-    fn normalize(&self, value: Value) -> Value {
+    /// A list in any of the forms senders write it (see `Shape::normalize`) as a plain array.
+    pub(crate) fn normalize(&self, value: Value) -> Value {
         let items = match value {
             Value::Array(items) => items,
             // Protheus writes an empty list as an empty wrapper: `"ListOfApportionCost": {}`.

@@ -49,7 +49,7 @@ pub fn inbound_message(body: &[u8], max_depth: usize) -> Result<String, DecodeEr
     {
         return Ok(write_element(inline));
     }
-    Ok(inmsg.text.clone())
+    Ok(inmsg.text.to_string())
 }
 
 fn write_element(el: &xml_tree::Element) -> String {
@@ -111,7 +111,7 @@ pub fn response_message(body: &[u8], max_depth: usize) -> Result<String, DecodeE
     {
         return Ok(write_element(inline));
     }
-    Ok(result.text.clone())
+    Ok(result.text.to_string())
 }
 
 /// A SOAP fault: `Client` for what the caller sent, `Server` for what failed here.
