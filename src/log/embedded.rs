@@ -183,9 +183,11 @@ impl EmbeddedLog {
                 .await
                 .map_err(|e| db_error("create the log tables", e))?;
         }
+        // Readers map the file instead of copying each page through `pread`: a consumer or a
+        // rebuild reads the log end to end.
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .connect_with(options.pragma("mmap_size", "1073741824"))
             .await
             .map_err(|e| db_error("open the log file", e))?;
 
