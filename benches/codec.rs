@@ -1,4 +1,6 @@
-//! Decode + validate and conversion of a RetailSales 2.009 with 20 items and 3 payments.
+//! Decode + validate and conversion of a RetailSales 2.009 with 20 items and 3 payments, and the
+//! steps of the bus's hot path on their own: canonical JSON read and written (the form kept on the
+//! log and read again by the route workers), XML written, validation.
 //! Run: cargo bench --bench codec
 
 use std::hint::black_box;
@@ -25,6 +27,7 @@ fn codec_benches(c: &mut Criterion) {
         Some(3)
     );
     let protheus_json = codec.to_json(&sale, JsonStyle::Protheus);
+    let canonical_json = codec.to_json(&sale, JsonStyle::Canonical);
     let xml = codec.to_xml(&sale);
 
     let mut group = c.benchmark_group("retail_sales_2_009");
@@ -56,6 +59,20 @@ fn codec_benches(c: &mut Criterion) {
                 .unwrap();
             codec.to_xml(&m)
         })
+    });
+    group.bench_function("canonical_json_decode", |b| {
+        b.iter(|| {
+            codec
+                .decode_json(black_box(canonical_json.as_bytes()))
+                .unwrap()
+        })
+    });
+    group.bench_function("canonical_json_encode", |b| {
+        b.iter(|| codec.to_json(black_box(&sale), JsonStyle::Canonical))
+    });
+    group.bench_function("xml_encode", |b| b.iter(|| codec.to_xml(black_box(&sale))));
+    group.bench_function("validate", |b| {
+        b.iter(|| registry.validate(black_box(&sale)).unwrap())
     });
     group.finish();
 }
