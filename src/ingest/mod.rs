@@ -337,14 +337,18 @@ async fn accept(
     } else {
         Vec::new()
     };
-    let mut records = vec![append.clone()];
-    let events_topic = crate::order::events_topic(&bus.config);
-    records.extend(
-        events
-            .iter()
-            .map(|e| crate::order::events::record(&events_topic, e)),
-    );
-    let mut appended = bus.log.append(records).await;
+    let mut appended = if events.is_empty() {
+        bus.log.append(vec![append.clone()]).await
+    } else {
+        let events_topic = crate::order::events_topic(&bus.config);
+        let mut records = vec![append.clone()];
+        records.extend(
+            events
+                .iter()
+                .map(|e| crate::order::events::record(&events_topic, e)),
+        );
+        bus.log.append(records).await
+    };
     if appended.is_err() && !events.is_empty() {
         appended = bus.log.append(vec![append]).await;
         if appended.is_ok()
