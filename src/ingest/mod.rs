@@ -337,8 +337,8 @@ async fn accept(
     } else {
         Vec::new()
     };
-    let mut appended = if events.is_empty() {
-        bus.log.append(vec![append.clone()]).await
+    let appended = if events.is_empty() {
+        bus.log.append(vec![append]).await
     } else {
         let events_topic = crate::order::events_topic(&bus.config);
         let mut records = vec![append.clone()];
@@ -347,17 +347,20 @@ async fn accept(
                 .iter()
                 .map(|e| crate::order::events::record(&events_topic, e)),
         );
-        bus.log.append(records).await
-    };
-    if appended.is_err() && !events.is_empty() {
-        appended = bus.log.append(vec![append]).await;
-        if appended.is_ok()
-            && let Err(e) =
-                crate::order::events::publish(bus.log.as_ref(), &bus.config, &events).await
-        {
-            warn!(uuid = %record.uuid, error = %e, "The order events of a message could not be published.");
+        match bus.log.append(records).await {
+            Ok(positions) => Ok(positions),
+            Err(_) => {
+                let alone = bus.log.append(vec![append]).await;
+                if alone.is_ok()
+                    && let Err(e) =
+                        crate::order::events::publish(bus.log.as_ref(), &bus.config, &events).await
+                {
+                    warn!(uuid = %record.uuid, error = %e, "The order events of a message could not be published.");
+                }
+                alone
+            }
         }
-    }
+    };
     if let Err(e) = appended {
         warn!(uuid = %record.uuid, error = %e, "The event log refused the append.");
         let error = e.to_string();
