@@ -144,6 +144,35 @@ fn every_fixture_survives_json_and_xml_round_trips() {
     }
 }
 
+/// What ingest stores and appends is the canonical JSON; a route worker reads it back. Writing
+/// it again gives the same bytes, so a JSON route can send the stored text as it is, and the
+/// header alone (read without building the content) is the header of the whole message.
+#[test]
+fn canonical_json_reads_back_to_the_same_text_and_header() {
+    let registry = registry();
+    let codec = Codec::new(&registry);
+    for path in fixtures("valid") {
+        let canonical = decode(&codec, &path).canonical_json();
+        let back = codec
+            .decode_json(canonical.as_bytes())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(back.canonical_json(), canonical, "{}", path.display());
+        assert_eq!(
+            codec.to_json(&back, JsonStyle::Canonical),
+            canonical,
+            "{}",
+            path.display()
+        );
+        let header = codec
+            .decode_json_header(canonical.as_bytes())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(header, back.header, "{}", path.display());
+    }
+    let truncated = br#"{"Header": {"UUID": "x", "Transaction": "RETAILSALES"}, "Content": {"#;
+    let error = codec.decode_json_header(truncated).unwrap_err();
+    assert!(error.to_string().contains("ends too early"), "{error}");
+}
+
 #[test]
 fn protheus_layout_wraps_the_lists_its_adapters_read_and_reads_back_equal() {
     let registry = registry();

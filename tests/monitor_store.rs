@@ -10,8 +10,8 @@ use std::time::Duration;
 use eaibus::monitor::time::now_millis;
 use eaibus::monitor::{
     DeliveryOutcome, DeliveryStart, Direction, Format, LearnedDePara, MessageFilter, MonitorError,
-    MonitorStore, NewMessage, NewSyncRun, Received, ResolveOutcome, Situation, Stage, StartedBy,
-    SyncCounts, SyncKind, SyncOutcome, SyncRunFilter, SyncStatus,
+    MonitorStore, NewMessage, NewSyncRun, Progress, Received, ResolveOutcome, Situation, Stage,
+    StartedBy, SyncCounts, SyncKind, SyncOutcome, SyncRunFilter, SyncStatus,
 };
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -132,6 +132,7 @@ contract!(
     learned_depara_is_kept_per_message,
     pending_deliveries_come_oldest_message_first,
     a_batch_of_plans_is_stored_at_once,
+    concurrent_writes_of_many_messages_are_grouped_faithfully,
     resolutions_hold_until_a_reprocess,
     sync_runs_count_outcomes_and_end_with_a_status,
     replay_starts_a_new_cycle_for_a_settled_delivery,
@@ -1457,6 +1458,143 @@ async fn a_batch_of_plans_is_stored_at_once(store: MonitorStore) {
     let again = store.plan_deliveries("omni", &uuids, 1).await.unwrap();
     assert!(again.is_empty(), "{again:?}");
     assert_eq!(store.pending_deliveries("omni", 10).await.unwrap().len(), 2);
+}
+
+/// Writes arriving together are committed together (ingest's received and progress, delivery
+/// claims and outcomes); the store must end as if they had been written one by one, and one
+/// write that cannot apply (an unknown UUID, a claim that loses) must not fail its neighbours.
+async fn concurrent_writes_of_many_messages_are_grouped_faithfully(store: MonitorStore) {
+    const N: usize = 40;
+    let uuids: Vec<String> = (0..N).map(|i| format!("group-{i:02}")).collect();
+
+    // Received, all at once.
+    let mut tasks = tokio::task::JoinSet::new();
+    for uuid in &uuids {
+        let (store, uuid) = (store.clone(), uuid.clone());
+        tasks.spawn(async move { store.record_received(&message(&uuid, "RetailSales")).await });
+    }
+    while let Some(result) = tasks.join_next().await {
+        assert!(matches!(result.unwrap(), Ok(Received::New)));
+    }
+
+    // Ingest's progress, with one write for a message nobody recorded.
+    let mut tasks = tokio::task::JoinSet::new();
+    for uuid in uuids.iter().cloned().chain(["group-unknown".to_owned()]) {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let mut progress = Progress::default();
+            progress.step(Stage::Validated, Situation::AguardandoExecucao, "valid");
+            progress.step(Stage::Logged, Situation::AguardandoExecucao, "appended");
+            progress.outcome = Some((Situation::AguardandoExecucao, Stage::Logged, None));
+            progress.answer = Some(format!("answer of {uuid}"));
+            (uuid.clone(), store.record_progress(&uuid, &progress).await)
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        let (uuid, result) = result.unwrap();
+        if uuid == "group-unknown" {
+            assert!(
+                matches!(result, Err(MonitorError::UnknownMessage { .. })),
+                "{result:?}"
+            );
+        } else {
+            result.unwrap();
+        }
+    }
+    for route in ["r1", "r2"] {
+        let planned = store.plan_deliveries(route, &uuids, 0).await.unwrap();
+        assert_eq!(planned, uuids);
+    }
+
+    // Every delivery along r1 claimed at once, the first message's twice: one claim wins.
+    let mut tasks = tokio::task::JoinSet::new();
+    for uuid in uuids.iter().chain([&uuids[0]]) {
+        let (store, uuid) = (store.clone(), uuid.clone());
+        tasks.spawn(async move { (uuid.clone(), store.start_delivery(&uuid, "r1").await) });
+    }
+    let mut started = std::collections::BTreeMap::new();
+    while let Some(result) = tasks.join_next().await {
+        let (uuid, result) = result.unwrap();
+        if let DeliveryStart::Started { attempt } = result.unwrap() {
+            assert_eq!(attempt, 1);
+            *started.entry(uuid).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(started.len(), N);
+    assert!(started.values().all(|n| *n == 1), "{started:?}");
+
+    // Outcomes at once: even messages delivered, odd ones failed with a retry planned.
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, uuid) in uuids.iter().enumerate() {
+        let (store, uuid) = (store.clone(), uuid.clone());
+        tasks.spawn(async move {
+            let outcome = if i % 2 == 0 {
+                DeliveryOutcome::Delivered {
+                    response: format!("appended {i}"),
+                }
+            } else {
+                DeliveryOutcome::Failed {
+                    error: format!("refused {i}"),
+                    retry_at: now_millis() + 60_000,
+                }
+            };
+            store.record_attempt(&uuid, "r1", &outcome).await
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        assert_eq!(result.unwrap().unwrap(), 1);
+    }
+
+    for (i, uuid) in uuids.iter().enumerate() {
+        let record = store.get(uuid).await.unwrap().unwrap();
+        assert_eq!(
+            record.answer.as_deref(),
+            Some(format!("answer of {uuid}").as_str())
+        );
+        assert_eq!(record.attempts, 1);
+        let r1 = store.delivery(uuid, "r1").await.unwrap().unwrap();
+        let r2 = store.delivery(uuid, "r2").await.unwrap().unwrap();
+        assert_eq!(r2.situation, Situation::AguardandoExecucao);
+        if i % 2 == 0 {
+            assert_eq!(r1.situation, Situation::Finalizada);
+            assert_eq!(
+                r1.response.as_deref(),
+                Some(format!("appended {i}").as_str())
+            );
+            // r2 still waits, so the message does.
+            assert_eq!(record.situation, Situation::AguardandoExecucao);
+        } else {
+            assert_eq!(r1.situation, Situation::Falhou);
+            assert_eq!(record.situation, Situation::Falhou);
+            assert_eq!(
+                record.last_error.as_deref(),
+                Some(format!("refused {i}").as_str())
+            );
+        }
+        // received, two steps, two plans, the claim and the outcome.
+        let timeline = store.timeline(uuid).await.unwrap();
+        assert_eq!(timeline.len(), 7, "{uuid}: {timeline:?}");
+        let attempts: Vec<Option<i64>> = timeline.iter().map(|e| e.attempt).collect();
+        assert_eq!(attempts.iter().flatten().count(), 2, "{attempts:?}");
+    }
+
+    // The even ones delivered along r2 too: now they are finished.
+    for uuid in uuids.iter().step_by(2) {
+        assert!(matches!(
+            store.start_delivery(uuid, "r2").await.unwrap(),
+            DeliveryStart::Started { attempt: 1 }
+        ));
+        let outcome = DeliveryOutcome::Delivered {
+            response: "ok".into(),
+        };
+        store.record_attempt(uuid, "r2", &outcome).await.unwrap();
+        let record = store.get(uuid).await.unwrap().unwrap();
+        assert_eq!(
+            (record.situation, record.stage),
+            (Situation::Finalizada, Stage::Delivered)
+        );
+        assert!(record.processed_at.is_some());
+    }
 }
 
 async fn pending_deliveries_come_oldest_message_first(store: MonitorStore) {

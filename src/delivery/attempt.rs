@@ -6,7 +6,7 @@ use super::{Deliverer, now_ms, route_timeout};
 use crate::adapter::{Adapter, Route, RouteKind, learn_from_response};
 use crate::ingest::dlq::{self, DeadLetter};
 use crate::log::NewRecord;
-use crate::message::{Format, JsonStyle, Message, MessageType, ResponseView};
+use crate::message::{Format, Header, JsonStyle, Message, MessageType, ResponseView};
 use crate::monitor::{DeliveryOutcome, DeliveryStart, LearnedDePara};
 use crate::transport::client::ClientError;
 
@@ -109,10 +109,23 @@ impl Deliverer {
             Format::Xml => (codec.to_xml(message), "xml"),
             Format::Json => (codec.to_json(message, JsonStyle::Canonical), "json"),
         };
+        self.append_to_topic(&message.header, payload, format, key, route, attempt)
+            .await
+    }
+
+    async fn append_to_topic(
+        &self,
+        header: &Header,
+        payload: String,
+        format: &str,
+        key: &str,
+        route: &Route,
+        attempt: i64,
+    ) -> (Option<DeliveryOutcome>, Verdict) {
         let record = NewRecord::new(&route.target, Some(key), payload)
-            .header("uuid", message.uuid())
-            .header("transaction", message.transaction())
-            .header("version", message.header.version().unwrap_or_default())
+            .header("uuid", header.uuid())
+            .header("transaction", header.transaction())
+            .header("version", header.version().unwrap_or_default())
             .header("format", format)
             .header("route", &route.name);
         match self.bus.log.append(vec![record]).await {
@@ -139,6 +152,38 @@ impl Deliverer {
                 };
                 (Some(outcome), Verdict::Failed(error))
             }
+        }
+    }
+
+    /// An attempt along a Kafka route that takes canonical JSON: the text stored at ingest is
+    /// what the route gets (writing the decoded message again gives the same bytes), so the
+    /// message is not decoded; its header says where and how.
+    pub(crate) async fn attempt_stored(
+        &self,
+        header: &Header,
+        canonical: &str,
+        key: &str,
+        route: &Route,
+    ) {
+        let uuid = header.uuid();
+        let attempt = match self.bus.monitor.start_delivery(uuid, &route.name).await {
+            Ok(DeliveryStart::Started { attempt }) => attempt,
+            Ok(DeliveryStart::NotStarted { .. }) => return,
+            Err(e) => {
+                warn!(uuid, route = %route.name, error = %e, "A delivery could not be started.");
+                return;
+            }
+        };
+        let (outcome, _) = self
+            .append_to_topic(header, canonical.to_owned(), "json", key, route, attempt)
+            .await;
+        if let Some(outcome) = outcome {
+            let sent = Sent {
+                uuid,
+                transaction: header.transaction(),
+                canonical: &|| canonical.to_owned(),
+            };
+            self.record_sent(sent, route, attempt, outcome).await;
         }
     }
 
@@ -347,11 +392,27 @@ impl Deliverer {
         attempt: i64,
         outcome: DeliveryOutcome,
     ) {
+        let sent = Sent {
+            uuid: message.uuid(),
+            transaction: message.transaction(),
+            canonical: &|| message.canonical_json(),
+        };
+        self.record_sent(sent, route, attempt, outcome).await;
+    }
+
+    async fn record_sent(
+        &self,
+        sent: Sent<'_>,
+        route: &Route,
+        attempt: i64,
+        outcome: DeliveryOutcome,
+    ) {
+        let uuid = sent.uuid;
         if let DeliveryOutcome::DeadLettered { error } = &outcome {
-            let stored = self.bus.monitor.get(message.uuid()).await.ok().flatten();
+            let stored = self.bus.monitor.get(uuid).await.ok().flatten();
             let letter = DeadLetter {
-                uuid: message.uuid().to_owned(),
-                transaction: message.transaction().to_owned(),
+                uuid: uuid.to_owned(),
+                transaction: sent.transaction.to_owned(),
                 key: stored.as_ref().and_then(|r| r.business_key.clone()),
                 reason: error.clone(),
                 stage: "deliver".into(),
@@ -359,36 +420,43 @@ impl Deliverer {
                 attempts: u32::try_from(attempt).unwrap_or(0),
                 first_seen_ms: stored.as_ref().map_or_else(now_ms, |r| r.received_at),
                 replays: 0,
-                payload: message.canonical_json().into_bytes(),
+                payload: (sent.canonical)().into_bytes(),
             };
             if let Err(e) =
                 dlq::send(self.bus.log.as_ref(), &self.bus.config.dlq_topic(), &letter).await
             {
-                warn!(uuid = message.uuid(), error = %e, "A dead letter could not be written to the DLQ.");
+                warn!(uuid, error = %e, "A dead letter could not be written to the DLQ.");
             }
         }
         match &outcome {
             DeliveryOutcome::Delivered { .. } => {
-                info!(uuid = message.uuid(), route = %route.name, attempt, "A message was delivered.")
+                info!(uuid, route = %route.name, attempt, "A message was delivered.")
             }
             other => {
-                warn!(uuid = message.uuid(), route = %route.name, attempt, error = other.error().unwrap_or_default(), "A delivery attempt failed.")
+                warn!(uuid, route = %route.name, attempt, error = other.error().unwrap_or_default(), "A delivery attempt failed.")
             }
         }
-        self.runs
-            .count(&route.name, message.uuid(), attempt, &outcome);
+        self.runs.count(&route.name, uuid, attempt, &outcome);
         if let DeliveryOutcome::Delivered { .. } = outcome {
-            crate::telemetry::global().delivered(&route.name, message.uuid());
+            crate::telemetry::global().delivered(&route.name, uuid);
         }
         if let Err(e) = self
             .bus
             .monitor
-            .record_attempt(message.uuid(), &route.name, &outcome)
+            .record_attempt(uuid, &route.name, &outcome)
             .await
         {
-            warn!(uuid = message.uuid(), error = %e, "A delivery outcome could not be recorded.");
+            warn!(uuid, error = %e, "A delivery outcome could not be recorded.");
         }
     }
+}
+
+/// What an outcome is recorded about: the message's identity, and its canonical JSON for a
+/// dead letter (written only then).
+struct Sent<'a> {
+    uuid: &'a str,
+    transaction: &'a str,
+    canonical: &'a (dyn Fn() -> String + Sync),
 }
 
 fn permanent(e: &ClientError) -> DeliveryOutcome {

@@ -10,7 +10,8 @@ use tokio::task::JoinSet;
 use tracing::warn;
 
 use super::{Deliverer, group_of, now_ms};
-use crate::message::MessageType;
+use crate::adapter::RouteKind;
+use crate::message::{Format, MessageType};
 use crate::monitor::{Situation, Stage};
 
 /// Deliveries run at once on one route, each for a different key.
@@ -118,11 +119,13 @@ async fn store_plans(
 }
 
 /// Reads one record of the route's topics: the UUID to plan a delivery for along `route`, if an
-/// adapter of the route sends it and its send condition holds.
+/// adapter of the route sends it and its send condition holds. The header decides; the content
+/// is read only for a send condition.
 async fn plan_record(deliverer: &Deliverer, route: &str, payload: &[u8]) -> Option<String> {
     let bus = &deliverer.bus;
-    let message = match bus.codec().decode_json(payload) {
-        Ok(m) if m.header.message_type() == MessageType::BusinessMessage => m,
+    let codec = bus.codec();
+    let header = match codec.decode_json_header(payload) {
+        Ok(h) if h.message_type() == MessageType::BusinessMessage => h,
         Ok(_) => return None,
         Err(e) => {
             warn!(route, error = %e, "A record of the log is not a standard message; it is skipped.");
@@ -130,18 +133,34 @@ async fn plan_record(deliverer: &Deliverer, route: &str, payload: &[u8]) -> Opti
         }
     };
     let table = bus.adapter_table();
+    let mut message = None;
     let mut plan = None;
     for adapter in table
-        .senders_for(&message.header)
+        .senders_for(&header)
         .into_iter()
         .filter(|a| a.route == route)
     {
-        if super::is_sync(adapter, &message) {
+        if super::is_sync(adapter, &header) {
             // Ingest delivers sync messages while the sender waits, and plans their retries.
             continue;
         }
-        match adapter.should_send(&message) {
-            Ok(true) => plan = Some(message.uuid().to_owned()),
+        let verdict = if adapter.condition.is_none() {
+            Ok(true)
+        } else {
+            if message.is_none() {
+                match codec.decode_json(payload) {
+                    Ok(m) => message = Some(m),
+                    Err(e) => {
+                        warn!(route, error = %e, "A record of the log is not a standard message; it is skipped.");
+                        return None;
+                    }
+                }
+            }
+            adapter.should_send(message.as_ref()?)
+        };
+        let uuid = header.uuid();
+        match verdict {
+            Ok(true) => plan = Some(uuid.to_owned()),
             Ok(false) => {
                 let detail = format!(
                     "The send condition of adapter {} is false; not sent to {route}.",
@@ -150,7 +169,7 @@ async fn plan_record(deliverer: &Deliverer, route: &str, payload: &[u8]) -> Opti
                 let _ = bus
                     .monitor
                     .add_timeline(
-                        message.uuid(),
+                        uuid,
                         Some(route),
                         Stage::Routed,
                         Situation::Finalizada,
@@ -159,29 +178,18 @@ async fn plan_record(deliverer: &Deliverer, route: &str, payload: &[u8]) -> Opti
                     .await;
                 let _ = bus
                     .monitor
-                    .set_situation(message.uuid(), Situation::Finalizada, Stage::Routed, None)
+                    .set_situation(uuid, Situation::Finalizada, Stage::Routed, None)
                     .await;
             }
             Err(e) => {
                 let detail = format!("The send condition of adapter {} failed: {e}", adapter.name);
                 let _ = bus
                     .monitor
-                    .add_timeline(
-                        message.uuid(),
-                        Some(route),
-                        Stage::Failed,
-                        Situation::Falhou,
-                        &detail,
-                    )
+                    .add_timeline(uuid, Some(route), Stage::Failed, Situation::Falhou, &detail)
                     .await;
                 let _ = bus
                     .monitor
-                    .set_situation(
-                        message.uuid(),
-                        Situation::Falhou,
-                        Stage::Failed,
-                        Some(&detail),
-                    )
+                    .set_situation(uuid, Situation::Falhou, Stage::Failed, Some(&detail))
                     .await;
             }
         }
@@ -268,7 +276,9 @@ async fn deliver_one(
     canonical: Option<&str>,
 ) {
     let bus = &deliverer.bus;
-    let Some(message) = canonical.and_then(|json| bus.codec().decode_json(json.as_bytes()).ok())
+    let codec = bus.codec();
+    let Some((canonical, header)) =
+        canonical.and_then(|json| Some((json, codec.decode_json_header(json.as_bytes()).ok()?)))
     else {
         warn!(
             uuid,
@@ -286,7 +296,7 @@ async fn deliver_one(
         return;
     };
     let Some(adapter) = table
-        .senders_for(&message.header)
+        .senders_for(&header)
         .into_iter()
         .find(|a| a.route == route_name)
         .cloned()
@@ -294,8 +304,21 @@ async fn deliver_one(
         let outcome = crate::monitor::DeliveryOutcome::Parked {
             error: format!(
                 "no adapter sends {} along {route_name} any more",
-                message.transaction()
+                header.transaction()
             ),
+        };
+        let _ = bus.monitor.record_attempt(uuid, route_name, &outcome).await;
+        return;
+    };
+    if route.kind == RouteKind::Kafka && adapter.format == Format::Json {
+        deliverer
+            .attempt_stored(&header, canonical, key, &route)
+            .await;
+        return;
+    }
+    let Ok(message) = codec.decode_json(canonical.as_bytes()) else {
+        let outcome = crate::monitor::DeliveryOutcome::DeadLettered {
+            error: "the stored message cannot be read".into(),
         };
         let _ = bus.monitor.record_attempt(uuid, route_name, &outcome).await;
         return;

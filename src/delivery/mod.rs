@@ -28,9 +28,9 @@ pub use attempt::Verdict;
 
 /// Whether a message is delivered while its sender waits (sync adapter or header), in which
 /// case ingest delivers it itself and route consumers leave it alone.
-pub fn is_sync(adapter: &crate::adapter::Adapter, message: &Message) -> bool {
+pub fn is_sync(adapter: &crate::adapter::Adapter, header: &crate::message::Header) -> bool {
     adapter.method == crate::adapter::Method::Sync
-        || message.header.delivery_type() == Some(crate::message::DeliveryType::Sync)
+        || header.delivery_type() == Some(crate::message::DeliveryType::Sync)
 }
 
 /// The consumer group of a route's workers.

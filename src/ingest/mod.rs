@@ -87,7 +87,7 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
 
     let schema = bus.registry.for_header(&message.header).cloned();
     let business_key = business_key(bus, &message, schema.as_deref()).await;
-    let record = NewMessage {
+    let mut record = NewMessage {
         uuid: message.uuid().to_owned(),
         transaction: schema
             .as_ref()
@@ -238,9 +238,11 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
                     .iter()
                     .any(|m| m.mapped.as_ref().is_some_and(|v| *v != m.value))
                 {
-                    progress.canonical_json = Some(message.canonical_json());
+                    let canonical = message.canonical_json();
+                    progress.canonical_json = Some(canonical.clone());
                     write_progress(bus, &record.uuid, &progress).await;
                     progress = Progress::default();
+                    record.canonical_json = Some(canonical);
                 }
             }
             Err(e) if e.is_retryable() => {
@@ -311,7 +313,12 @@ async fn accept(
     } = accepted;
     let identity = &bus.config.identity;
     let topic = bus.config.topic(message.transaction());
-    let append = NewRecord::new(&topic, Some(key), message.canonical_json())
+    // The canonical form was written already, for the monitor store (again after De/Para).
+    let canonical = record
+        .canonical_json
+        .clone()
+        .unwrap_or_else(|| message.canonical_json());
+    let append = NewRecord::new(&topic, Some(key), canonical)
         .header("uuid", message.uuid())
         .header("transaction", message.transaction())
         .header("version", message.header.version().unwrap_or_default())
@@ -397,7 +404,7 @@ async fn accept(
     progress.outcome = Some((situation, Stage::Logged, None));
 
     let sync = match adapter {
-        Some(a) => crate::delivery::is_sync(a, message),
+        Some(a) => crate::delivery::is_sync(a, &message.header),
         None => message.header.delivery_type() == Some(crate::message::DeliveryType::Sync),
     };
     let answer = if sync && message.header.message_type() == MessageType::BusinessMessage {

@@ -95,6 +95,21 @@ pub(crate) fn from_top_level(
     Ok(Message { header, content })
 }
 
+/// The header of a message in canonical form (as eaibus writes it to its log), without
+/// building its content: the content is only checked to be well-formed JSON. Route workers
+/// decide from the header alone whether, and along which adapter, a record goes.
+pub(super) fn decode_header(codec: &Codec<'_>, text: &str) -> Result<Header, DecodeError> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        #[serde(rename = "Header")]
+        header: Map<String, Value>,
+        #[serde(rename = "Content")]
+        _content: serde::de::IgnoredAny,
+    }
+    let envelope: Envelope = serde_json::from_str(text).map_err(syntax_error)?;
+    Ok(complete_header(codec, Header::from_json(envelope.header)))
+}
+
 /// Fills what the structure implies, so that JSON and XML readers agree on one canonical header:
 /// a missing Type is a BusinessMessage, and a business message is an event unless it is a request.
 pub(super) fn complete_header(codec: &Codec<'_>, mut header: Header) -> Header {

@@ -144,6 +144,17 @@ impl<'a> Codec<'a> {
         json::decode(self, strip_bom(bytes))
     }
 
+    /// The header of a message in canonical JSON form (see `json::decode_header`).
+    pub fn decode_json_header(&self, bytes: &[u8]) -> Result<Header, DecodeError> {
+        self.check_size(bytes)?;
+        let text = std::str::from_utf8(strip_bom(bytes)).map_err(|e| DecodeError::Encoding {
+            encoding: "UTF-8".into(),
+            offset: e.valid_up_to(),
+            reason: "JSON messages must be UTF-8".into(),
+        })?;
+        json::decode_header(self, text)
+    }
+
     pub fn decode_xml(&self, bytes: &[u8]) -> Result<Message, DecodeError> {
         self.check_size(bytes)?;
         xml::decode(self, strip_bom(bytes))

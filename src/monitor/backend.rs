@@ -43,7 +43,7 @@ macro_rules! delivery_columns {
 }
 
 /// PostgreSQL refuses NUL in text; both stores replace it so that they store the same thing.
-fn text(value: &str) -> String {
+pub(super) fn text(value: &str) -> String {
     if value.contains('\0') {
         value.replace('\0', "\u{FFFD}")
     } else {
@@ -51,11 +51,11 @@ fn text(value: &str) -> String {
     }
 }
 
-fn opt_text(value: Option<&str>) -> Option<String> {
+pub(super) fn opt_text(value: Option<&str>) -> Option<String> {
     value.map(text)
 }
 
-fn unknown(uuid: &str) -> MonitorError {
+pub(super) fn unknown(uuid: &str) -> MonitorError {
     MonitorError::UnknownMessage {
         uuid: uuid.to_owned(),
     }
@@ -185,16 +185,27 @@ pub(crate) async fn record_received(
         tx.commit().await?;
         return Ok(Received::New);
     }
+    let duplicate = append_duplicate(&mut tx, message, now).await?;
+    tx.commit().await?;
+    Ok(duplicate)
+}
+
+/// Counts another arrival of a known UUID and notes it in the timeline.
+pub(super) async fn append_duplicate(
+    tx: &mut Tx,
+    message: &NewMessage,
+    now: i64,
+) -> Result<Received, MonitorError> {
     sqlx::query("UPDATE monitor_messages SET duplicates = duplicates + 1 WHERE uuid = $1")
         .bind(text(&message.uuid))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    let record = fetch_message(&mut tx, &message.uuid)
+    let record = fetch_message(tx, &message.uuid)
         .await?
         .ok_or_else(|| unknown(&message.uuid))?;
     let detail = format!("UUID repetido recebido de {}", message.origin);
     append_timeline(
-        &mut tx,
+        tx,
         &message.uuid,
         None,
         now,
@@ -204,7 +215,6 @@ pub(crate) async fn record_received(
         Some(&detail),
     )
     .await?;
-    tx.commit().await?;
     Ok(Received::Duplicate(Box::new(record)))
 }
 
@@ -524,29 +534,6 @@ pub(crate) async fn plan_delivery(
     Ok(planned)
 }
 
-pub(crate) async fn plan_deliveries(
-    pool: &Pool<Db>,
-    route: &str,
-    uuids: &[String],
-    due_at: i64,
-    now: i64,
-) -> Result<Vec<String>, MonitorError> {
-    let mut tx = begin(pool).await?;
-    let mut planned = Vec::new();
-    for uuid in uuids {
-        match touch_message(&mut tx, uuid).await {
-            Ok(()) => {}
-            Err(MonitorError::UnknownMessage { .. }) => continue,
-            Err(e) => return Err(e),
-        }
-        if plan_in(&mut tx, uuid, route, due_at, now).await? {
-            planned.push(uuid.clone());
-        }
-    }
-    tx.commit().await?;
-    Ok(planned)
-}
-
 /// Registers a waiting delivery of a known message unless the route has one; true when it did.
 async fn plan_in(
     tx: &mut Tx,
@@ -717,7 +704,7 @@ pub(crate) async fn record_attempt(
     Ok(attempts)
 }
 
-fn shorten(response: &str) -> Cow<'_, str> {
+pub(super) fn shorten(response: &str) -> Cow<'_, str> {
     match response.char_indices().nth(TIMELINE_RESPONSE_CHARS) {
         Some((cut, _)) => Cow::Owned(format!("{}…", &response[..cut])),
         None => Cow::Borrowed(response),
@@ -892,12 +879,12 @@ pub(crate) async fn delivery_replays(
 // ---------------------------------------------------------------------------------------------
 // Queries
 
-fn situation_of(row: &DbRow, column: &str) -> Result<Situation, MonitorError> {
+pub(super) fn situation_of(row: &DbRow, column: &str) -> Result<Situation, MonitorError> {
     let code: String = row.try_get(column)?;
     Situation::from_code(&code).ok_or_else(|| MonitorError::corrupt("situation", &code))
 }
 
-fn stage_of(row: &DbRow, column: &str) -> Result<Stage, MonitorError> {
+pub(super) fn stage_of(row: &DbRow, column: &str) -> Result<Stage, MonitorError> {
     let code: String = row.try_get(column)?;
     Stage::from_code(&code).ok_or_else(|| MonitorError::corrupt("stage", &code))
 }

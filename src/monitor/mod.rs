@@ -22,6 +22,9 @@ mod model;
 mod postgres;
 mod sqlite;
 pub mod time;
+mod write_queue;
+
+use write_queue::Write;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -91,6 +94,8 @@ pub use sync_run::{
 pub struct MonitorStore {
     backend: Backend,
     delivery_lease_ms: i64,
+    /// The hot writes, committed in groups (see `write_queue.rs`).
+    writes: std::sync::Arc<write_queue::WriteQueue>,
 }
 
 impl MonitorStore {
@@ -151,6 +156,7 @@ impl MonitorStore {
         MonitorStore {
             backend,
             delivery_lease_ms: duration_ms(DEFAULT_DELIVERY_LEASE),
+            writes: Default::default(),
         }
     }
 
@@ -186,8 +192,12 @@ impl MonitorStore {
     /// [`Received::New`]; the others get [`Received::Duplicate`] with the record as stored
     /// (its `answer` is what to send back) and count as a duplicate arrival.
     pub async fn record_received(&self, message: &NewMessage) -> Result<Received, MonitorError> {
-        let now = time::now_millis();
-        on_backend!(self, record_received(message, now))
+        let message = message.clone();
+        self.writes
+            .submit(&self.backend, |reply| {
+                Write::Received(write_queue::ReceivedWrite { message, reply })
+            })
+            .await
     }
 
     /// Records a message refused before it could be accepted (undecodable, no UUID, schema), in
@@ -254,8 +264,16 @@ impl MonitorStore {
         if progress.is_empty() {
             return Ok(());
         }
-        let now = time::now_millis();
-        on_backend!(self, record_progress(uuid, progress, now))
+        let (uuid, progress) = (uuid.to_owned(), progress.clone());
+        self.writes
+            .submit(&self.backend, |reply| {
+                Write::Progress(write_queue::ProgressWrite {
+                    uuid,
+                    progress,
+                    reply,
+                })
+            })
+            .await
     }
 
     /// Keeps the De/Para pairs learned while processing the message (upserts).
@@ -306,9 +324,17 @@ impl MonitorStore {
         uuid: &str,
         route: &str,
     ) -> Result<DeliveryStart, MonitorError> {
-        let now = time::now_millis();
-        let lease_until = now.saturating_add(self.delivery_lease_ms);
-        on_backend!(self, start_delivery(uuid, route, now, lease_until))
+        let (uuid, route, lease_ms) = (uuid.to_owned(), route.to_owned(), self.delivery_lease_ms);
+        self.writes
+            .submit(&self.backend, |reply| {
+                Write::Start(write_queue::StartWrite {
+                    uuid,
+                    route,
+                    lease_ms,
+                    reply,
+                })
+            })
+            .await
     }
 
     /// Records how an attempt along `route` ended and returns the delivery's attempt count. The
@@ -321,8 +347,17 @@ impl MonitorStore {
         route: &str,
         outcome: &DeliveryOutcome,
     ) -> Result<i64, MonitorError> {
-        let now = time::now_millis();
-        on_backend!(self, record_attempt(uuid, route, outcome, now))
+        let (uuid, route, outcome) = (uuid.to_owned(), route.to_owned(), outcome.clone());
+        self.writes
+            .submit(&self.backend, |reply| {
+                Write::Attempt(write_queue::AttemptWrite {
+                    uuid,
+                    route,
+                    outcome,
+                    reply,
+                })
+            })
+            .await
     }
 
     /// Manual "tentar novamente": a delivery in Falhou, Bloqueado or Não entregue goes back to

@@ -46,6 +46,9 @@ pub(super) async fn connect(options: PgConnectOptions) -> Result<Pool<Db>, Monit
     Ok(pool)
 }
 
+/// Row locks in one order (UUID), so that concurrent batches cannot deadlock.
+pub(super) const LOCK_MESSAGES: &str = " ORDER BY uuid FOR UPDATE";
+
 // The SQL shared with SQLite, compiled here for PostgreSQL (see backend.rs).
 #[allow(clippy::duplicate_mod)]
 #[path = "backend.rs"]
@@ -62,3 +65,7 @@ pub(super) use resolution_sql::*;
 #[path = "sync_run_sql.rs"]
 mod sync_run_sql;
 pub(super) use sync_run_sql::*;
+#[allow(clippy::duplicate_mod)]
+#[path = "write_batch_sql.rs"]
+mod write_batch_sql;
+pub(super) use write_batch_sql::*;

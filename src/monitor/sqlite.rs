@@ -69,6 +69,9 @@ pub(super) async fn open(path: &Path) -> Result<(Pool<Db>, Pool<Db>), MonitorErr
     Ok((reader, writer))
 }
 
+/// The write transaction already holds the whole file: reading the rows is enough.
+pub(super) const LOCK_MESSAGES: &str = "";
+
 // The SQL shared with PostgreSQL, compiled here for SQLite (see backend.rs).
 #[allow(clippy::duplicate_mod)]
 #[path = "backend.rs"]
@@ -85,3 +88,7 @@ pub(super) use resolution_sql::*;
 #[path = "sync_run_sql.rs"]
 mod sync_run_sql;
 pub(super) use sync_run_sql::*;
+#[allow(clippy::duplicate_mod)]
+#[path = "write_batch_sql.rs"]
+mod write_batch_sql;
+pub(super) use write_batch_sql::*;

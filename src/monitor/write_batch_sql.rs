@@ -1,0 +1,666 @@
+//! The monitor store's batched writes (see `write_queue.rs`): many messages' writes in one
+//! transaction, each kind in a few multi-row statements. Compiled once per database, like
+//! `backend.rs`, whose single-write functions give the meaning these must keep: a batch leaves
+//! the store as the same writes one after another would.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use sqlx::{Pool, QueryBuilder, Row, Transaction};
+
+use super::backend::{
+    self, append_duplicate, opt_text, shorten, situation_of, stage_of, text, unknown,
+};
+use super::{Db, LOCK_MESSAGES, begin};
+use crate::monitor::error::MonitorError;
+use crate::monitor::model::{
+    DeliveryOutcome, DeliveryStart, NewMessage, Progress, Received, Situation, Stage,
+    aggregate_situation,
+};
+use crate::monitor::write_queue::{AttemptWrite, Batch, ProgressWrite, ReceivedWrite, StartWrite};
+
+type Tx = Transaction<'static, Db>;
+
+/// Rows per multi-row statement: well under SQLite's 32,766 bound values at 15 per row.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Writes `batch` in one transaction and answers each write. If that transaction fails, each
+/// write runs alone; writes that repeat an earlier one of the batch (same message, same
+/// delivery) always run alone, after it.
+pub(crate) async fn write_batch(pool: &Pool<Db>, batch: Batch, now: i64) {
+    let Batch {
+        received,
+        progress,
+        starts,
+        attempts,
+    } = batch;
+    let (received, received_again) = split_repeats(received, |w| w.message.uuid.clone());
+    let (progress, progress_again) = split_repeats(progress, |w| w.uuid.clone());
+    let (starts, starts_again) = split_repeats(starts, |w| (w.uuid.clone(), w.route.clone()));
+    let (attempts, attempts_again) = split_repeats(attempts, |w| (w.uuid.clone(), w.route.clone()));
+
+    match apply(pool, &received, &progress, &starts, &attempts, now).await {
+        Ok(results) => {
+            for (write, result) in received.into_iter().zip(results.received) {
+                let _ = write.reply.send(result);
+            }
+            for (write, result) in progress.into_iter().zip(results.progress) {
+                let _ = write.reply.send(result);
+            }
+            for (write, result) in starts.into_iter().zip(results.starts) {
+                let _ = write.reply.send(result);
+            }
+            for (write, result) in attempts.into_iter().zip(results.attempts) {
+                let _ = write.reply.send(result);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "A group of monitor writes failed; each is tried alone.");
+            alone(pool, received, progress, starts, attempts, now).await;
+        }
+    }
+    alone(
+        pool,
+        received_again,
+        progress_again,
+        starts_again,
+        attempts_again,
+        now,
+    )
+    .await;
+}
+
+/// Keeps the first write of each key in order; the others come back apart.
+fn split_repeats<W, K: std::hash::Hash + Eq>(
+    writes: Vec<W>,
+    key: impl Fn(&W) -> K,
+) -> (Vec<W>, Vec<W>) {
+    let mut seen = HashSet::with_capacity(writes.len());
+    writes.into_iter().partition(|w| seen.insert(key(w)))
+}
+
+/// Each write in its own transaction, through the single-write functions.
+async fn alone(
+    pool: &Pool<Db>,
+    received: Vec<ReceivedWrite>,
+    progress: Vec<ProgressWrite>,
+    starts: Vec<StartWrite>,
+    attempts: Vec<AttemptWrite>,
+    now: i64,
+) {
+    for w in received {
+        let _ = w
+            .reply
+            .send(backend::record_received(pool, &w.message, now).await);
+    }
+    for w in progress {
+        let _ = w
+            .reply
+            .send(backend::record_progress(pool, &w.uuid, &w.progress, now).await);
+    }
+    for w in starts {
+        let lease_until = now.saturating_add(w.lease_ms);
+        let result = backend::start_delivery(pool, &w.uuid, &w.route, now, lease_until).await;
+        let _ = w.reply.send(result);
+    }
+    for w in attempts {
+        let result = backend::record_attempt(pool, &w.uuid, &w.route, &w.outcome, now).await;
+        let _ = w.reply.send(result);
+    }
+}
+
+struct Results {
+    received: Vec<Result<Received, MonitorError>>,
+    progress: Vec<Result<(), MonitorError>>,
+    starts: Vec<Result<DeliveryStart, MonitorError>>,
+    attempts: Vec<Result<i64, MonitorError>>,
+}
+
+async fn apply(
+    pool: &Pool<Db>,
+    received: &[ReceivedWrite],
+    progress: &[ProgressWrite],
+    starts: &[StartWrite],
+    attempts: &[AttemptWrite],
+    now: i64,
+) -> Result<Results, MonitorError> {
+    let mut tx = begin(pool).await?;
+    let mut named: Vec<&str> = progress
+        .iter()
+        .map(|w| w.uuid.as_str())
+        .chain(starts.iter().map(|w| w.uuid.as_str()))
+        .chain(attempts.iter().map(|w| w.uuid.as_str()))
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    let known = lock_messages(&mut tx, &named).await?;
+    let mut timeline = Vec::new();
+    // The messages whose situation their deliveries may decide, with the error to keep.
+    let mut touched: BTreeMap<&str, Option<&str>> = BTreeMap::new();
+
+    let received = insert_received(&mut tx, received, now, &mut timeline).await?;
+
+    let mut progress_results = Vec::with_capacity(progress.len());
+    let mut updates = Vec::new();
+    for w in progress {
+        if !known.contains(w.uuid.as_str()) {
+            progress_results.push(Err(unknown(&w.uuid)));
+            continue;
+        }
+        progress_results.push(Ok(()));
+        updates.push((w.uuid.as_str(), &w.progress));
+        for step in &w.progress.steps {
+            timeline.push(TimelineRow {
+                uuid: &w.uuid,
+                route: step.route.as_deref(),
+                at: step.at,
+                stage: step.stage,
+                situation: step.situation,
+                attempt: None,
+                detail: Some(Cow::Borrowed(&step.detail)),
+            });
+        }
+        if w.progress.outcome.is_some() {
+            touched.insert(&w.uuid, None);
+        }
+    }
+    update_progress(&mut tx, &updates, now).await?;
+
+    let starts = claim(&mut tx, starts, &known, now, &mut timeline).await?;
+    for (w, result) in starts.iter().map(|(w, r)| (*w, r)) {
+        if matches!(result, Ok(DeliveryStart::Started { .. })) {
+            touched.entry(&w.uuid).or_insert(None);
+        }
+    }
+    let attempts_done = record_outcomes(&mut tx, attempts, &known, now, &mut timeline).await?;
+    for (w, result) in attempts.iter().zip(&attempts_done) {
+        if result.is_ok() {
+            let error = touched.entry(&w.uuid).or_insert(None);
+            if let Some(e) = w.outcome.error() {
+                *error = Some(e);
+            }
+        }
+    }
+
+    insert_timeline(&mut tx, &timeline).await?;
+    refresh_aggregates(&mut tx, &touched, now).await?;
+    tx.commit().await?;
+    Ok(Results {
+        received,
+        progress: progress_results,
+        starts: starts.into_iter().map(|(_, r)| r).collect(),
+        attempts: attempts_done,
+    })
+}
+
+/// The messages of `uuids` that exist. On PostgreSQL it locks their rows too, in UUID order,
+/// so that two instances' batches take them in the same order (and one message's deliveries
+/// update its aggregate one after another); SQLite's write transaction holds the whole file.
+pub(super) async fn lock_messages<'u>(
+    tx: &mut Tx,
+    uuids: &[&'u str],
+) -> Result<HashSet<&'u str>, MonitorError> {
+    let mut known = HashSet::with_capacity(uuids.len());
+    for chunk in uuids.chunks(ROWS_PER_STATEMENT) {
+        let mut query =
+            QueryBuilder::<Db>::new("SELECT uuid FROM monitor_messages WHERE uuid IN (");
+        let mut list = query.separated(", ");
+        for uuid in chunk {
+            list.push_bind(text(uuid));
+        }
+        query.push(")").push(LOCK_MESSAGES);
+        let found: HashSet<String> = query
+            .build()
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()?;
+        known.extend(chunk.iter().copied().filter(|u| found.contains(&text(u))));
+    }
+    Ok(known)
+}
+
+/// One timeline entry to write.
+struct TimelineRow<'a> {
+    uuid: &'a str,
+    route: Option<&'a str>,
+    at: i64,
+    stage: Stage,
+    situation: Situation,
+    attempt: Option<i64>,
+    detail: Option<Cow<'a, str>>,
+}
+
+async fn insert_timeline(tx: &mut Tx, rows: &[TimelineRow<'_>]) -> Result<(), MonitorError> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Db>::new(
+            "INSERT INTO monitor_timeline (message_uuid, route, at, stage, situation, attempt, detail) ",
+        );
+        insert.push_values(chunk, |mut row, entry| {
+            row.push_bind(text(entry.uuid))
+                .push_bind(opt_text(entry.route))
+                .push_bind(entry.at)
+                .push_bind(entry.stage.code())
+                .push_bind(entry.situation.code())
+                .push_bind(entry.attempt)
+                .push_bind(opt_text(entry.detail.as_deref()));
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// The idempotency insert of many messages; a UUID already known is a duplicate arrival.
+async fn insert_received<'w>(
+    tx: &mut Tx,
+    writes: &'w [ReceivedWrite],
+    now: i64,
+    timeline: &mut Vec<TimelineRow<'w>>,
+) -> Result<Vec<Result<Received, MonitorError>>, MonitorError> {
+    let initial = (Situation::AguardandoExecucao, Stage::Received);
+    let mut inserted = HashSet::with_capacity(writes.len());
+    for chunk in writes.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Db>::new(
+            "INSERT INTO monitor_messages (uuid, transaction_name, version, direction, \
+             source_application, format, origin, business_key, situation, stage, received_at, \
+             processed_at, attempts, last_error, raw_payload, canonical_json, answer, \
+             repeated_failures, duplicates) ",
+        );
+        insert.push_values(chunk, |mut row, w| {
+            let m: &NewMessage = &w.message;
+            row.push_bind(text(&m.uuid))
+                .push_bind(text(&m.transaction))
+                .push_bind(text(&m.version))
+                .push_bind(m.direction.code())
+                .push_bind(text(&m.source_application))
+                .push_bind(m.format.code())
+                .push_bind(text(&m.origin))
+                .push_bind(opt_text(m.business_key.as_deref()))
+                .push_bind(initial.0.code())
+                .push_bind(initial.1.code())
+                .push_bind(m.received_at.unwrap_or(now))
+                .push("NULL, 0, NULL")
+                .push_bind(m.raw_payload.as_slice())
+                .push_bind(opt_text(m.canonical_json.as_deref()))
+                .push("NULL, 0, 0");
+        });
+        insert.push(" ON CONFLICT (uuid) DO NOTHING RETURNING uuid");
+        for row in insert.build().fetch_all(&mut **tx).await? {
+            inserted.insert(row.try_get::<String, _>(0)?);
+        }
+    }
+    let mut results = Vec::with_capacity(writes.len());
+    for w in writes {
+        let m = &w.message;
+        if inserted.contains(&text(&m.uuid)) {
+            timeline.push(TimelineRow {
+                uuid: &m.uuid,
+                route: None,
+                at: m.received_at.unwrap_or(now),
+                stage: initial.1,
+                situation: initial.0,
+                attempt: None,
+                detail: (!m.origin.is_empty()).then_some(Cow::Borrowed(m.origin.as_str())),
+            });
+            results.push(Ok(Received::New));
+        } else {
+            results.push(append_duplicate(tx, m, now).await);
+        }
+    }
+    Ok(results)
+}
+
+/// Ingest's outcome and changes of many messages, in one statement per chunk.
+async fn update_progress(
+    tx: &mut Tx,
+    updates: &[(&str, &Progress)],
+    now: i64,
+) -> Result<(), MonitorError> {
+    for chunk in updates.chunks(ROWS_PER_STATEMENT) {
+        let mut update = QueryBuilder::<Db>::new(
+            "WITH v (uuid, situation, stage, last_error, processed_at, canonical_json, answer) AS (",
+        );
+        update.push_values(chunk, |mut row, (uuid, progress)| {
+            let (situation, stage, error) = match &progress.outcome {
+                Some((situation, stage, error)) => {
+                    (Some(situation.code()), Some(stage.code()), error.as_deref())
+                }
+                None => (None, None, None),
+            };
+            let settled = progress.outcome.as_ref().is_some_and(|o| o.0.is_settled());
+            row.push_bind(text(uuid))
+                .push_bind(situation)
+                .push_bind(stage)
+                .push_bind(opt_text(error))
+                .push_bind(settled.then_some(now))
+                .push_bind(opt_text(progress.canonical_json.as_deref()))
+                .push_bind(opt_text(progress.answer.as_deref()));
+        });
+        update.push(
+            ") UPDATE monitor_messages SET \
+             situation = COALESCE(v.situation, monitor_messages.situation), \
+             stage = COALESCE(v.stage, monitor_messages.stage), \
+             last_error = COALESCE(v.last_error, monitor_messages.last_error), \
+             processed_at = COALESCE(v.processed_at, monitor_messages.processed_at), \
+             canonical_json = COALESCE(v.canonical_json, monitor_messages.canonical_json), \
+             answer = COALESCE(v.answer, monitor_messages.answer) \
+             FROM v WHERE monitor_messages.uuid = v.uuid",
+        );
+        update.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+type Claimed<'w> = Vec<(&'w StartWrite, Result<DeliveryStart, MonitorError>)>;
+
+/// Claims the next attempt of many deliveries (see `backend::start_delivery`).
+async fn claim<'w>(
+    tx: &mut Tx,
+    writes: &'w [StartWrite],
+    known: &HashSet<&str>,
+    now: i64,
+    timeline: &mut Vec<TimelineRow<'w>>,
+) -> Result<Claimed<'w>, MonitorError> {
+    let claimable: Vec<&StartWrite> = writes
+        .iter()
+        .filter(|w| known.contains(w.uuid.as_str()))
+        .collect();
+    let mut started: HashMap<(String, String), i64> = HashMap::new();
+    for chunk in claimable.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Db>::new(
+            "INSERT INTO monitor_deliveries (message_uuid, route, situation, stage, attempts, \
+             next_attempt_at, created_at, updated_at) ",
+        );
+        insert.push_values(chunk, |mut row, w| {
+            row.push_bind(text(&w.uuid))
+                .push_bind(text(&w.route))
+                .push("'1', 'delivering', 0")
+                .push_bind(now.saturating_add(w.lease_ms))
+                .push_bind(now)
+                .push_bind(now);
+        });
+        // Startable: waiting; or failed / not delivered / running with its retry or lease due.
+        insert.push(
+            " ON CONFLICT (message_uuid, route) DO UPDATE SET situation = '1', \
+             stage = 'delivering', next_attempt_at = excluded.next_attempt_at, \
+             updated_at = excluded.updated_at \
+             WHERE monitor_deliveries.situation = '0' \
+             OR (monitor_deliveries.situation IN ('1', '3', '5') \
+                 AND monitor_deliveries.next_attempt_at IS NOT NULL \
+                 AND monitor_deliveries.next_attempt_at <= ",
+        );
+        insert.push_bind(now);
+        insert.push(") RETURNING message_uuid, route, attempts");
+        for row in insert.build().fetch_all(&mut **tx).await? {
+            started.insert((row.try_get(0)?, row.try_get(1)?), row.try_get(2)?);
+        }
+    }
+    let not_started: Vec<&str> = claimable
+        .iter()
+        .filter(|w| !started.contains_key(&(text(&w.uuid), text(&w.route))))
+        .map(|w| w.uuid.as_str())
+        .collect();
+    let situations = delivery_situations(tx, &not_started).await?;
+    let mut results = Vec::with_capacity(writes.len());
+    for w in writes {
+        if !known.contains(w.uuid.as_str()) {
+            results.push((w, Err(unknown(&w.uuid))));
+            continue;
+        }
+        let key = (text(&w.uuid), text(&w.route));
+        let result = match started.get(&key) {
+            Some(done) => {
+                let attempt = done + 1;
+                timeline.push(TimelineRow {
+                    uuid: &w.uuid,
+                    route: Some(&w.route),
+                    at: now,
+                    stage: Stage::Delivering,
+                    situation: Situation::Executando,
+                    attempt: Some(attempt),
+                    detail: None,
+                });
+                DeliveryStart::Started { attempt }
+            }
+            None => DeliveryStart::NotStarted {
+                situation: situations
+                    .get(&key)
+                    .copied()
+                    .unwrap_or(Situation::AguardandoExecucao),
+            },
+        };
+        results.push((w, Ok(result)));
+    }
+    Ok(results)
+}
+
+/// The situation of every delivery of the messages `uuids`, by (message, route).
+async fn delivery_situations(
+    tx: &mut Tx,
+    uuids: &[&str],
+) -> Result<HashMap<(String, String), Situation>, MonitorError> {
+    let mut situations = HashMap::new();
+    for chunk in uuids.chunks(ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::<Db>::new(
+            "SELECT message_uuid, route, situation FROM monitor_deliveries WHERE message_uuid IN (",
+        );
+        let mut list = query.separated(", ");
+        for uuid in chunk {
+            list.push_bind(text(uuid));
+        }
+        query.push(")");
+        for row in query.build().fetch_all(&mut **tx).await? {
+            situations.insert(
+                (row.try_get(0)?, row.try_get(1)?),
+                situation_of(&row, "situation")?,
+            );
+        }
+    }
+    Ok(situations)
+}
+
+/// How many attempts ended (see `backend::record_attempt`); the delivery's attempt count each.
+async fn record_outcomes<'w>(
+    tx: &mut Tx,
+    writes: &'w [AttemptWrite],
+    known: &HashSet<&str>,
+    now: i64,
+    timeline: &mut Vec<TimelineRow<'w>>,
+) -> Result<Vec<Result<i64, MonitorError>>, MonitorError> {
+    let recordable: Vec<&AttemptWrite> = writes
+        .iter()
+        .filter(|w| known.contains(w.uuid.as_str()))
+        .collect();
+    let mut counts: HashMap<(String, String), i64> = HashMap::new();
+    for chunk in recordable.chunks(ROWS_PER_STATEMENT) {
+        let mut upsert = QueryBuilder::<Db>::new(
+            "INSERT INTO monitor_deliveries (message_uuid, route, situation, stage, attempts, \
+             last_error, next_attempt_at, delivered_at, response, created_at, updated_at) ",
+        );
+        upsert.push_values(chunk, |mut row, w| {
+            let (response, delivered_at) = delivered(&w.outcome, now);
+            row.push_bind(text(&w.uuid))
+                .push_bind(text(&w.route))
+                .push_bind(w.outcome.situation().code())
+                .push_bind(w.outcome.stage().code())
+                .push("1")
+                .push_bind(opt_text(w.outcome.error()))
+                .push_bind(w.outcome.retry_at())
+                .push_bind(delivered_at)
+                .push_bind(response.map(text))
+                .push_bind(now)
+                .push_bind(now);
+        });
+        upsert.push(
+            " ON CONFLICT (message_uuid, route) DO UPDATE SET situation = excluded.situation, \
+             stage = excluded.stage, attempts = monitor_deliveries.attempts + 1, \
+             last_error = COALESCE(excluded.last_error, monitor_deliveries.last_error), \
+             next_attempt_at = excluded.next_attempt_at, \
+             delivered_at = COALESCE(excluded.delivered_at, monitor_deliveries.delivered_at), \
+             response = COALESCE(excluded.response, monitor_deliveries.response), \
+             updated_at = excluded.updated_at \
+             RETURNING message_uuid, route, attempts",
+        );
+        for row in upsert.build().fetch_all(&mut **tx).await? {
+            counts.insert((row.try_get(0)?, row.try_get(1)?), row.try_get(2)?);
+        }
+    }
+    let mut results = Vec::with_capacity(writes.len());
+    for w in writes {
+        let Some(&attempts) = counts.get(&(text(&w.uuid), text(&w.route))) else {
+            results.push(Err(unknown(&w.uuid)));
+            continue;
+        };
+        let (response, _) = delivered(&w.outcome, now);
+        let detail = match (w.outcome.error(), response) {
+            (Some(error), _) => Some(Cow::Borrowed(error)),
+            (None, Some(response)) if !response.is_empty() => Some(shorten(response)),
+            _ => None,
+        };
+        timeline.push(TimelineRow {
+            uuid: &w.uuid,
+            route: Some(&w.route),
+            at: now,
+            stage: w.outcome.stage(),
+            situation: w.outcome.situation(),
+            attempt: Some(attempts),
+            detail,
+        });
+        results.push(Ok(attempts));
+    }
+    Ok(results)
+}
+
+/// The response kept and the delivery time, for a delivered outcome.
+fn delivered(outcome: &DeliveryOutcome, now: i64) -> (Option<&str>, Option<i64>) {
+    match outcome {
+        DeliveryOutcome::Delivered { response } => (Some(response.as_str()), Some(now)),
+        _ => (None, None),
+    }
+}
+
+/// `backend::refresh_aggregate` for many messages: one read of their deliveries, one update of
+/// those that have any.
+pub(super) async fn refresh_aggregates(
+    tx: &mut Tx,
+    touched: &BTreeMap<&str, Option<&str>>,
+    now: i64,
+) -> Result<(), MonitorError> {
+    let uuids: Vec<&str> = touched.keys().copied().collect();
+    for chunk in uuids.chunks(ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::<Db>::new(
+            "SELECT message_uuid, situation, stage, attempts FROM monitor_deliveries \
+             WHERE message_uuid IN (",
+        );
+        let mut list = query.separated(", ");
+        for uuid in chunk {
+            list.push_bind(text(uuid));
+        }
+        query.push(")");
+        let mut states: BTreeMap<String, (Vec<(Situation, Stage)>, i64)> = BTreeMap::new();
+        for row in query.build().fetch_all(&mut **tx).await? {
+            let entry = states.entry(row.try_get(0)?).or_default();
+            entry
+                .0
+                .push((situation_of(&row, "situation")?, stage_of(&row, "stage")?));
+            entry.1 = entry.1.max(row.try_get("attempts")?);
+        }
+        let rows: Vec<(&str, Situation, Stage, i64)> = chunk
+            .iter()
+            .filter_map(|uuid| {
+                let (deliveries, attempts) = states.get(&text(uuid))?;
+                let (situation, stage) = aggregate_situation(deliveries)?;
+                Some((*uuid, situation, stage, *attempts))
+            })
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let mut update = QueryBuilder::<Db>::new(
+            "WITH v (uuid, situation, stage, attempts, last_error, processed_at) AS (",
+        );
+        update.push_values(&rows, |mut row, (uuid, situation, stage, attempts)| {
+            row.push_bind(text(uuid))
+                .push_bind(situation.code())
+                .push_bind(stage.code())
+                .push_bind(*attempts)
+                .push_bind(opt_text(touched.get(uuid).copied().flatten()))
+                .push_bind(situation.is_settled().then_some(now));
+        });
+        update.push(
+            ") UPDATE monitor_messages SET situation = v.situation, stage = v.stage, \
+             attempts = v.attempts, \
+             last_error = COALESCE(v.last_error, monitor_messages.last_error), \
+             processed_at = COALESCE(v.processed_at, monitor_messages.processed_at) \
+             FROM v WHERE monitor_messages.uuid = v.uuid",
+        );
+        update.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Plans a delivery along `route` for each known message that has none there yet (see
+/// `MonitorStore::plan_deliveries`); returns the UUIDs planned, in the order given.
+pub(crate) async fn plan_deliveries(
+    pool: &Pool<Db>,
+    route: &str,
+    uuids: &[String],
+    due_at: i64,
+    now: i64,
+) -> Result<Vec<String>, MonitorError> {
+    let mut tx = begin(pool).await?;
+    let mut named: Vec<&str> = uuids.iter().map(String::as_str).collect();
+    named.sort_unstable();
+    named.dedup();
+    let known = lock_messages(&mut tx, &named).await?;
+    let mut to_plan: Vec<&str> = Vec::with_capacity(known.len());
+    let mut seen = HashSet::with_capacity(known.len());
+    for uuid in uuids {
+        if known.contains(uuid.as_str()) && seen.insert(uuid.as_str()) {
+            to_plan.push(uuid);
+        }
+    }
+    let mut planned_now = HashSet::new();
+    for chunk in to_plan.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Db>::new(
+            "INSERT INTO monitor_deliveries (message_uuid, route, situation, stage, attempts, \
+             next_attempt_at, created_at, updated_at) ",
+        );
+        insert.push_values(chunk, |mut row, uuid| {
+            row.push_bind(text(uuid))
+                .push_bind(text(route))
+                .push_bind(Situation::AguardandoExecucao.code())
+                .push_bind(Stage::Routed.code())
+                .push("0")
+                .push_bind(due_at)
+                .push_bind(now)
+                .push_bind(now);
+        });
+        insert.push(" ON CONFLICT (message_uuid, route) DO NOTHING RETURNING message_uuid");
+        for row in insert.build().fetch_all(&mut *tx).await? {
+            planned_now.insert(row.try_get::<String, _>(0)?);
+        }
+    }
+    let planned: Vec<&str> = to_plan
+        .into_iter()
+        .filter(|u| planned_now.contains(&text(u)))
+        .collect();
+    let timeline: Vec<TimelineRow<'_>> = planned
+        .iter()
+        .map(|uuid| TimelineRow {
+            uuid,
+            route: Some(route),
+            at: now,
+            stage: Stage::Routed,
+            situation: Situation::AguardandoExecucao,
+            attempt: None,
+            detail: None,
+        })
+        .collect();
+    insert_timeline(&mut tx, &timeline).await?;
+    let touched: BTreeMap<&str, Option<&str>> = planned.iter().map(|u| (*u, None)).collect();
+    refresh_aggregates(&mut tx, &touched, now).await?;
+    tx.commit().await?;
+    Ok(planned.into_iter().map(str::to_owned).collect())
+}
