@@ -14,8 +14,11 @@ use crate::adapter::RouteKind;
 use crate::message::{Format, MessageType};
 use crate::monitor::{Situation, Stage};
 
-/// Deliveries run at once on one route, each for a different key.
-const CONCURRENCY: usize = 32;
+/// Deliveries run at once on one route, each for a different key: an EAI endpoint (Protheus)
+/// is spared more than a few dozen requests at a time; appends to a Kafka topic are grouped by
+/// the log and their monitor writes by the store, so more at once is cheaper per message.
+const ENDPOINT_CONCURRENCY: usize = 32;
+const TOPIC_CONCURRENCY: usize = 256;
 /// How often an idle executor looks for due retries.
 const IDLE_POLL: Duration = Duration::from_millis(100);
 
@@ -229,6 +232,10 @@ async fn run_pass(deliverer: &Arc<Deliverer>, route: &str) -> bool {
             return false;
         }
     };
+    let concurrency = match bus.adapter_table().routes().get(route).map(|r| r.kind) {
+        Some(RouteKind::Kafka) => TOPIC_CONCURRENCY,
+        _ => ENDPOINT_CONCURRENCY,
+    };
     let now = now_ms();
     let mut seen_keys = HashSet::new();
     let mut tasks = JoinSet::new();
@@ -247,7 +254,7 @@ async fn run_pass(deliverer: &Arc<Deliverer>, route: &str) -> bool {
         if !due || running {
             continue;
         }
-        if tasks.len() >= CONCURRENCY {
+        if tasks.len() >= concurrency {
             tasks.join_next().await;
         }
         started += 1;

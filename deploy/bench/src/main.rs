@@ -25,6 +25,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use tokio::sync::watch;
 
+/// The allocator the `eaibus` binary ships with, so the bus runs here as it runs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const FIXTURE: &str =
     include_str!("../../../tests/fixtures/valid/DocumentTraceabilityOrder_1_001_array.json");
 const ADAPTER: &str = include_str!("../../../adapters/document_traceability_order.toml");

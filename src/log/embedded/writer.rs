@@ -190,12 +190,17 @@ async fn try_write_batch(
     }
     let now = now_ms();
     let mut outcomes = Vec::with_capacity(batch.len());
+    // The batch's records, written together at the end: one statement for many records
+    // instead of one each (each statement is a round trip to the connection's thread).
+    let mut rows = Vec::new();
     for request in batch {
         let outcome = match request {
             WriteRequest::EnsureTopic {
                 topic, partitions, ..
             } => ensure_topic(&mut tx, state, topic, *partitions).await?,
-            WriteRequest::Append { records, .. } => append(&mut tx, state, records, now).await?,
+            WriteRequest::Append { records, .. } => {
+                append(&mut tx, state, records, now, &mut rows).await?
+            }
             WriteRequest::Commit {
                 group,
                 topic,
@@ -207,10 +212,46 @@ async fn try_write_batch(
         };
         outcomes.push(outcome);
     }
+    insert_rows(&mut tx, &rows).await?;
     tx.commit()
         .await
         .map_err(|e| db_error("commit a write", e))?;
     Ok(outcomes)
+}
+
+/// A record placed in its partition, waiting for the batch's insert.
+struct PlacedRecord<'a> {
+    record: &'a NewRecord,
+    partition: i32,
+    offset: i64,
+    timestamp_ms: i64,
+}
+
+/// Records per INSERT: 7 values each, well under SQLite's 32,766 bound values.
+const RECORDS_PER_INSERT: usize = 2_000;
+
+async fn insert_rows(tx: &mut SqliteConnection, rows: &[PlacedRecord<'_>]) -> Result<(), LogError> {
+    for chunk in rows.chunks(RECORDS_PER_INSERT) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO log_records
+             (topic, partition_no, record_offset, record_key, headers, payload, timestamp_ms) ",
+        );
+        insert.push_values(chunk, |mut row, placed| {
+            row.push_bind(placed.record.topic.as_str())
+                .push_bind(placed.partition)
+                .push_bind(placed.offset)
+                .push_bind(placed.record.key.as_deref())
+                .push_bind(encode_headers(&placed.record.headers))
+                .push_bind(placed.record.payload.as_slice())
+                .push_bind(placed.timestamp_ms);
+        });
+        insert
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error("append records", e))?;
+    }
+    Ok(())
 }
 
 async fn topic_partitions(
@@ -260,11 +301,12 @@ async fn ensure_topic(
     Ok(Outcome::Done)
 }
 
-async fn append(
+async fn append<'a>(
     tx: &mut SqliteConnection,
     state: &mut WriterState,
-    records: &[NewRecord],
+    records: &'a [NewRecord],
     now: i64,
+    rows: &mut Vec<PlacedRecord<'a>>,
 ) -> Result<Outcome, LogError> {
     // Choose every partition first, so a request with an unknown topic writes nothing.
     let mut targets = Vec::with_capacity(records.len());
@@ -287,6 +329,7 @@ async fn append(
     for (record, partition) in records.iter().zip(targets) {
         let tail_key = (record.topic.clone(), partition);
         if !state.tails.contains_key(&tail_key) {
+            // Not cached means nothing of this partition is waiting in `rows` either.
             let tail = read_tail(tx, &record.topic, partition).await?;
             state.tails.insert(tail_key.clone(), tail);
         }
@@ -295,21 +338,12 @@ async fn append(
         };
         let offset = tail.next_offset;
         let timestamp_ms = now.max(tail.last_timestamp_ms);
-        sqlx::query(
-            "INSERT INTO log_records
-             (topic, partition_no, record_offset, record_key, headers, payload, timestamp_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&record.topic)
-        .bind(partition)
-        .bind(offset)
-        .bind(record.key.as_deref())
-        .bind(encode_headers(&record.headers))
-        .bind(record.payload.as_slice())
-        .bind(timestamp_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| db_error("append a record", e))?;
+        rows.push(PlacedRecord {
+            record,
+            partition,
+            offset,
+            timestamp_ms,
+        });
         tail.next_offset += 1;
         tail.last_timestamp_ms = timestamp_ms;
         positions.push(Position {
