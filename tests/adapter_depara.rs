@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use eaibus::adapter::depara::{SeedError, event_from_text, load_seeds};
+use eaibus::adapter::depara::{Lookup, SeedError, event_from_text, load_seeds};
 use eaibus::adapter::{
     AdapterTable, CompanyMapping, DePara, DeParaKey, DeParaPair, DeParaQuery, DeParaStore,
     MappingError, MappingMode, PageRequest, PostgresDePara, ProtheusBranch, SqliteDePara,
@@ -22,6 +22,7 @@ fn root() -> PathBuf {
 /// Runs every part of the contract on `store`.
 async fn contract<S: DeParaStore>(store: &S) {
     pairs(store).await;
+    lookups(store).await;
     listing(store).await;
     learning(store).await;
     seeds(store).await;
@@ -151,6 +152,64 @@ async fn pairs<S: DeParaStore>(store: &S) {
         .await
         .expect_err("an empty internal value");
     assert!(!error.is_retryable(), "{error}");
+}
+
+/// Many lookups in one round trip answer each as the single lookups do, in the order asked.
+async fn lookups<S: DeParaStore>(store: &S) {
+    let pairs = [
+        DeParaPair::new("OMNI-LOOKUP", "SA1", "A1_COD", "C-1", "T1|01|000001"),
+        DeParaPair::new("OMNI-LOOKUP", "SA1", "A1_COD", "C-2", "T1|01|000002"),
+        DeParaPair::new("OMNI-LOOKUP", "SL1", "L1_DOC", "S-1", "T1|01|A|000010|001"),
+        DeParaPair::new("OTHER-LOOKUP", "SA1", "A1_COD", "C-1", "T9|01|000001"),
+    ];
+    store.upsert_all(&pairs).await.expect("upsert");
+    let lookup =
+        |to_internal: bool, reference: &str, alias: &str, field: &str, value: &str| Lookup {
+            to_internal,
+            reference: reference.into(),
+            alias: alias.into(),
+            field: field.into(),
+            value: value.into(),
+        };
+    let asked = vec![
+        lookup(true, "omni-lookup", "sa1", "a1_cod", "C-2  "),
+        lookup(false, "OMNI-LOOKUP", "SL1", "L1_DOC", "T1|01|A|000010|001"),
+        lookup(true, "OMNI-LOOKUP", "SA1", "A1_COD", "C-404"),
+        lookup(false, "OMNI-LOOKUP", "SA1", "A1_COD", "T9|01|000001"),
+        lookup(true, "OTHER-LOOKUP", "SA1", "A1_COD", "C-1"),
+        lookup(true, "OMNI-LOOKUP", "SA1", "A1_COD", "C-1"),
+        lookup(true, "OMNI-LOOKUP", "SA1", "A1_COD", "C-1"),
+    ];
+    let mut one_by_one = Vec::new();
+    for l in &asked {
+        one_by_one.push(
+            if l.to_internal {
+                store
+                    .internal(&l.reference, &l.alias, &l.field, &l.value)
+                    .await
+            } else {
+                store
+                    .external(&l.reference, &l.alias, &l.field, &l.value)
+                    .await
+            }
+            .expect("single lookup"),
+        );
+    }
+    let together = store.lookup_all(&asked).await.expect("lookups");
+    assert_eq!(together, one_by_one);
+    assert_eq!(
+        together,
+        vec![
+            Some("T1|01|000002".to_owned()),
+            Some("S-1".to_owned()),
+            None,
+            None,
+            Some("T9|01|000001".to_owned()),
+            Some("T1|01|000001".to_owned()),
+            Some("T1|01|000001".to_owned()),
+        ]
+    );
+    assert!(store.lookup_all(&[]).await.expect("none").is_empty());
 }
 
 async fn listing<S: DeParaStore>(store: &S) {

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::depara::{DeParaError, DeParaStore};
+use super::depara::{DeParaError, DeParaStore, Lookup};
 use super::table::{Adapter, MappingMode};
 use crate::message::Message;
 
@@ -89,44 +89,46 @@ pub(crate) async fn apply<S: DeParaStore>(
     message: &mut Message,
     store: &S,
 ) -> Result<Vec<MappedValue>, MappingError> {
-    let mut found = Vec::new();
-    let mut missing = Vec::new();
+    // Every value to look up first, then one round trip to the store for all of them.
+    let mut wanted = Vec::new();
+    let mut lookups = Vec::new();
     for mapping in &adapter.mappings {
         let reference = match mapping.mode {
             MappingMode::ToInternal | MappingMode::Check => to_internal,
             MappingMode::ToExternal => to_external,
         };
         for (pointer, value) in expand(&message.content, &mapping.path) {
-            let mapped = match mapping.mode {
-                MappingMode::ToInternal | MappingMode::Check => {
-                    store
-                        .internal(reference, &mapping.alias, &mapping.field, &value)
-                        .await?
-                }
-                MappingMode::ToExternal => {
-                    store
-                        .external(reference, &mapping.alias, &mapping.field, &value)
-                        .await?
-                }
-            };
-            if mapped.is_none() && mapping.required {
-                missing.push(MissingPair {
-                    pointer: pointer.clone(),
-                    reference: reference.trim().to_ascii_uppercase(),
-                    alias: mapping.alias.clone(),
-                    field: mapping.field.clone(),
-                    value: value.clone(),
-                });
-            }
-            found.push(MappedValue {
-                pointer,
+            lookups.push(Lookup {
+                to_internal: mapping.mode != MappingMode::ToExternal,
+                reference: reference.to_owned(),
                 alias: mapping.alias.clone(),
                 field: mapping.field.clone(),
-                mode: mapping.mode,
-                value,
-                mapped,
+                value: value.clone(),
+            });
+            wanted.push((mapping, reference, pointer, value));
+        }
+    }
+    let answers = store.lookup_all(&lookups).await?;
+    let mut found = Vec::with_capacity(wanted.len());
+    let mut missing = Vec::new();
+    for ((mapping, reference, pointer, value), mapped) in wanted.into_iter().zip(answers) {
+        if mapped.is_none() && mapping.required {
+            missing.push(MissingPair {
+                pointer: pointer.clone(),
+                reference: reference.trim().to_ascii_uppercase(),
+                alias: mapping.alias.clone(),
+                field: mapping.field.clone(),
+                value: value.clone(),
             });
         }
+        found.push(MappedValue {
+            pointer,
+            alias: mapping.alias.clone(),
+            field: mapping.field.clone(),
+            mode: mapping.mode,
+            value,
+            mapped,
+        });
     }
     if !missing.is_empty() {
         return Err(MappingError::NotIntegrated { missing });

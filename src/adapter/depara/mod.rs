@@ -45,6 +45,17 @@ impl DeParaKey {
     }
 }
 
+/// One lookup of [`DeParaStore::lookup_all`]: the internal value of an external one
+/// (`to_internal`) or the external value of an internal one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub to_internal: bool,
+    pub reference: String,
+    pub alias: String,
+    pub field: String,
+    pub value: String,
+}
+
 /// One De/Para pair (`XXF` row).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeParaPair {
@@ -278,6 +289,13 @@ pub trait DeParaStore: Send + Sync {
         internal: &str,
     ) -> impl Future<Output = Result<Option<String>, DeParaError>> + Send;
 
+    /// Several lookups in one round trip: each answer is what [`DeParaStore::internal`] or
+    /// [`DeParaStore::external`] gives for it, in the order asked.
+    fn lookup_all(
+        &self,
+        lookups: &[Lookup],
+    ) -> impl Future<Output = Result<Vec<Option<String>>, DeParaError>> + Send;
+
     /// Lists pairs matching `query`, ordered by key.
     fn search(
         &self,
@@ -387,6 +405,10 @@ impl DeParaStore for DePara {
         internal: &str,
     ) -> Result<Option<String>, DeParaError> {
         dispatch!(self, s => s.external(reference, alias, field, internal))
+    }
+
+    async fn lookup_all(&self, lookups: &[Lookup]) -> Result<Vec<Option<String>>, DeParaError> {
+        dispatch!(self, s => s.lookup_all(lookups))
     }
 
     async fn search(

@@ -185,6 +185,68 @@ macro_rules! depara_store {
                     })
             }
 
+            async fn lookup_all(
+                &self,
+                lookups: &[$crate::adapter::depara::Lookup],
+            ) -> Result<Vec<Option<String>>, $crate::adapter::depara::DeParaError> {
+                if lookups.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // One statement, one scalar subquery per lookup (the statements INTERNAL and
+                // EXTERNAL each), numbered to put the answers back in order.
+                let mut query = sqlx::QueryBuilder::new("");
+                for (i, lookup) in lookups.iter().enumerate() {
+                    let key = $crate::adapter::depara::DeParaKey::new(
+                        &lookup.reference,
+                        &lookup.alias,
+                        &lookup.field,
+                        &lookup.value,
+                    );
+                    if i > 0 {
+                        query.push(" UNION ALL ");
+                    }
+                    query.push("SELECT ");
+                    query.push_bind(i64::try_from(i).unwrap_or(i64::MAX));
+                    if lookup.to_internal {
+                        query
+                            .push(", (SELECT internal_value FROM eaibus_depara WHERE reference = ");
+                    } else {
+                        query
+                            .push(", (SELECT external_value FROM eaibus_depara WHERE reference = ");
+                    }
+                    query.push_bind(key.reference);
+                    query.push(" AND alias = ");
+                    query.push_bind(key.alias);
+                    query.push(" AND field = ");
+                    query.push_bind(key.field);
+                    if lookup.to_internal {
+                        query.push(" AND external_value = ");
+                        query.push_bind(key.external);
+                        query.push(")");
+                    } else {
+                        // Internal values are kept exactly (padding included).
+                        query.push(" AND internal_value = ");
+                        query.push_bind(lookup.value.clone());
+                        query.push(" ORDER BY external_value LIMIT 1)");
+                    }
+                }
+                let rows: Vec<(i64, Option<String>)> = query
+                    .build_query_as()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|source| $crate::adapter::depara::DeParaError::Query {
+                        operation: "look up values",
+                        source,
+                    })?;
+                let mut answers = vec![None; lookups.len()];
+                for (i, value) in rows {
+                    if let Some(slot) = usize::try_from(i).ok().and_then(|i| answers.get_mut(i)) {
+                        *slot = value;
+                    }
+                }
+                Ok(answers)
+            }
+
             async fn search(
                 &self,
                 query: &$crate::adapter::depara::DeParaQuery,
