@@ -174,7 +174,7 @@ impl Model {
         if self.complete {
             // A rebuild: the facts are all it keeps and it announces nothing; the statuses follow
             // from the facts at the end (`Order::settle`), so deciding each step is not needed.
-            order.add_fact(event);
+            order.add_fact(&event);
         } else {
             match order.record(event) {
                 Ok((recorded, changes)) => {
@@ -376,7 +376,8 @@ impl Model {
         }
     }
 
-    /// Everything held, sorted: the whole read model after a rebuild.
+    /// Everything held, sorted: the whole read model after a rebuild (whose orders keep their
+    /// facts encoded until `Order::unpack`).
     pub fn into_contents(self) -> Contents {
         let mut orders: Vec<Order> = self.orders.into_values().flatten().collect();
         orders.sort_by(|a, b| a.id.cmp(&b.id));

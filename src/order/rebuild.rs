@@ -391,6 +391,8 @@ fn make_orders(
     let mut history = 0;
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     for mut order in orders {
+        // The model encoded these facts itself: they decode.
+        let stored = order.unpack().expect("the recorded facts decode");
         let derived = order.derive();
         order.settle(&derived);
         history += derived.history.len();
@@ -398,7 +400,7 @@ fn make_orders(
         digest.order(&line);
         batch.push(RebuiltOrder {
             line,
-            facts: facts_blob(&order),
+            facts: stored.unwrap_or_else(|| facts_blob(&order)),
             current: current_json(&order),
         });
         if batch.len() == WRITE_BATCH
