@@ -380,13 +380,13 @@ impl Model {
     /// facts encoded until `Order::unpack`).
     pub fn into_contents(self) -> Contents {
         let mut orders: Vec<Order> = self.orders.into_values().flatten().collect();
-        orders.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        orders.sort_by(|a, b| a.id.cmp(&b.id));
         let mut aliases: Vec<(String, String)> = self
             .aliases
             .into_iter()
             .filter_map(|(a, o)| o.map(|o| (a, o)))
             .collect();
-        aliases.sort_unstable();
+        aliases.sort();
         let pending = self
             .pending
             .into_values()

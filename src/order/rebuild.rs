@@ -3,21 +3,19 @@
 //! 1. The end offset of every partition is taken; the rebuild reads up to there.
 //! 2. Every event is folded into a fresh, in-memory read model (the same [`Model`] code the live
 //!    projection runs, with nothing to load; facts are only recorded, since a rebuild announces
-//!    nothing; they are kept encoded). The next chunk of the log is read and decoded while one
-//!    is folded.
-//! 3. Each order's state is derived once, its statuses settled and its row serialised, by two
-//!    threads a batch each in turn; the rows are hashed in order for the digest
-//!    ([`DigestBuilder`]: the stored columns themselves, so the live model's digest is computed
-//!    from what it stores without parsing it) while the database writes the previous batches.
-//!    The live read model's digest is taken before: when the live projection has caught up
-//!    with the same offsets, they are equal.
+//!    nothing). The next chunk of the log is read and decoded while one is folded.
+//! 3. Each order's state is derived once, its statuses settled, its row serialised and hashed
+//!    for the digest ([`DigestBuilder`]: the stored columns themselves, so the live model's
+//!    digest is computed from what it stores without parsing it), on one core, while the
+//!    database writes the previous orders on the other. The live read model's digest is taken
+//!    before: when the live projection has caught up with the same offsets, they are equal.
 //! 4. The rebuilt model and its checkpoint replace the live ones in ONE transaction (readers see
 //!    the old or the new, never a mix); the stored result is read back and must give the same
 //!    digest. A live projection that had gone further notices the checkpoint moved (its next
 //!    batch conflicts) and reads again from the rebuilt checkpoint.
 //!
-//! Memory: the facts of every order are held, encoded, while they are read (about 1–2 KiB per
-//! order); each order is freed once written.
+//! Memory: the facts of every order are held while they are read (about 1–2 KiB per order);
+//! each order is freed once written.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -229,46 +227,28 @@ pub async fn rebuild_into(
         (None, BTreeMap::new())
     };
 
-    // Two threads derive and serialise the orders (freeing each as it goes), a batch each in
-    // turn; their batches are hashed in order and handed to the database, which writes them
-    // meanwhile.
+    // One core derives, serialises and hashes the orders (freeing each as it goes) while the
+    // database writes the previous ones.
     let writing = Instant::now();
     let (made, to_write) = mpsc::channel(4);
-    let makers = MAKERS.map(|_| mpsc::channel(2));
-    let mut shares: [Vec<Vec<Order>>; MAKERS.len()] = Default::default();
-    for (n, batch) in batches(orders).into_iter().enumerate() {
-        shares[n % MAKERS.len()].push(batch);
-    }
-    let mut sources = Vec::with_capacity(MAKERS.len());
-    let mut making = Vec::with_capacity(MAKERS.len());
-    for ((sender, receiver), share) in makers.into_iter().zip(shares) {
-        sources.push(receiver);
-        making.push(tokio::task::spawn_blocking(move || {
-            make_orders(share, &sender)
-        }));
-    }
-    let hashing = hash_in_turn(sources, made);
-    let (written, mut digest) = if options.swap {
+    let maker = tokio::task::spawn_blocking(move || make_orders(orders, &made));
+    let written = if options.swap {
         let bar = bar(progress, order_count as u64, "writing");
         let on_progress = |n: u64| bar.set_position(n);
-        let (written, digest) = tokio::join!(
-            store.replace_all(to_write, &aliases, &pending, &ends, &on_progress),
-            hashing
-        );
+        let written = store
+            .replace_all(to_write, &aliases, &pending, &ends, &on_progress)
+            .await;
         bar.finish_and_clear();
-        (Some(written), digest)
+        Some(written)
     } else {
         let mut to_write = to_write;
-        let drain = async { while to_write.recv().await.is_some() {} };
-        (None, tokio::join!(hashing, drain).0)
+        while to_write.recv().await.is_some() {}
+        None
     };
-    let mut history = 0;
-    for maker in making {
-        history += match maker.await {
-            Ok(made) => made,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        };
-    }
+    let (mut digest, history) = match maker.await {
+        Ok(made) => made,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
     if let Some(written) = written {
         written?;
     }
@@ -400,73 +380,43 @@ const READ_CHUNK: i64 = 10_000;
 /// Orders handed to the writer at a time.
 const WRITE_BATCH: usize = 500;
 
-/// Threads that make orders.
-const MAKERS: [(); 2] = [(); 2];
-
-/// The orders (sorted) in batches of [`WRITE_BATCH`].
-fn batches(orders: Vec<Order>) -> Vec<Vec<Order>> {
-    let mut batches = Vec::with_capacity(orders.len().div_ceil(WRITE_BATCH));
+/// Derives each order, settles its statuses, serialises it and hashes its line, in order-id
+/// order; the orders are consumed (freed) on the way. Returns the digest so far and the
+/// history lines made.
+fn make_orders(
+    orders: Vec<Order>,
+    made: &mpsc::Sender<Vec<RebuiltOrder>>,
+) -> (DigestBuilder, usize) {
+    let mut digest = DigestBuilder::default();
+    let mut history = 0;
     let mut batch = Vec::with_capacity(WRITE_BATCH);
-    for order in orders {
-        batch.push(order);
-        if batch.len() == WRITE_BATCH {
-            batches.push(std::mem::replace(
-                &mut batch,
-                Vec::with_capacity(WRITE_BATCH),
-            ));
+    for mut order in orders {
+        // The model encoded these facts itself: they decode.
+        let stored = order.unpack().expect("the recorded facts decode");
+        let derived = order.derive();
+        order.settle(&derived);
+        history += derived.history.len();
+        let line = OrderLine::of(&derived);
+        digest.order(&line);
+        batch.push(RebuiltOrder {
+            line,
+            facts: stored.unwrap_or_else(|| facts_blob(&order)),
+            current: current_json(&order),
+        });
+        if batch.len() == WRITE_BATCH
+            && made
+                .blocking_send(std::mem::replace(
+                    &mut batch,
+                    Vec::with_capacity(WRITE_BATCH),
+                ))
+                .is_err()
+        {
+            // The writer stopped (it failed); it reports why.
+            return (digest, history);
         }
     }
     if !batch.is_empty() {
-        batches.push(batch);
+        let _ = made.blocking_send(batch);
     }
-    batches
-}
-
-/// Takes the batches from the makers in turn (the order they were dealt in, so the orders stay
-/// sorted), hashes their lines and passes them on to be written.
-async fn hash_in_turn(
-    mut sources: Vec<mpsc::Receiver<Vec<RebuiltOrder>>>,
-    written: mpsc::Sender<Vec<RebuiltOrder>>,
-) -> DigestBuilder {
-    let mut digest = DigestBuilder::default();
-    let makers = sources.len();
-    for turn in 0.. {
-        let Some(batch) = sources[turn % makers].recv().await else {
-            break;
-        };
-        for order in &batch {
-            digest.order(&order.line);
-        }
-        if written.send(batch).await.is_err() {
-            // The writer stopped (it failed); it reports why.
-            break;
-        }
-    }
-    digest
-}
-
-/// Derives each order of the batches, settles its statuses and serialises it; the orders are
-/// consumed (freed) on the way. Returns the history lines made.
-fn make_orders(batches: Vec<Vec<Order>>, made: &mpsc::Sender<Vec<RebuiltOrder>>) -> usize {
-    let mut history = 0;
-    for orders in batches {
-        let mut batch = Vec::with_capacity(orders.len());
-        for mut order in orders {
-            // The model encoded these facts itself: they decode.
-            let stored = order.unpack().expect("the recorded facts decode");
-            let derived = order.derive();
-            order.settle(&derived);
-            history += derived.history.len();
-            batch.push(RebuiltOrder {
-                line: OrderLine::of(&derived),
-                facts: stored.unwrap_or_else(|| facts_blob(&order)),
-                current: current_json(&order),
-            });
-        }
-        if made.blocking_send(batch).is_err() {
-            // The writer stopped (it failed); it reports why.
-            break;
-        }
-    }
-    history
+    (digest, history)
 }

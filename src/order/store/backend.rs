@@ -386,43 +386,6 @@ pub(crate) async fn replace_all(
             .execute(&mut *tx)
             .await?;
     }
-    // The aliases, pending reports and checkpoint are known already: they are written while
-    // the first orders are being made.
-    let mut inserter = Inserter::new("order_aliases", &["alias", "order_id"]);
-    for (alias, order) in aliases {
-        inserter
-            .push(&mut tx, vec![Val::T(alias.clone()), Val::T(order.clone())])
-            .await?;
-    }
-    inserter.flush(&mut tx).await?;
-    let mut inserter = Inserter::new(
-        "order_pending",
-        &["reference", "event_id", "payload", "at_ms"],
-    );
-    for (reference, event) in pending {
-        inserter
-            .push(
-                &mut tx,
-                vec![
-                    Val::T(reference.clone()),
-                    Val::T(event.event_id.clone()),
-                    Val::B(event.to_bytes()),
-                    Val::I(event.at()),
-                ],
-            )
-            .await?;
-    }
-    inserter.flush(&mut tx).await?;
-    for ((topic, partition), next) in checkpoints {
-        sqlx::query(
-            "INSERT INTO order_checkpoints (topic, partition_no, next_offset) VALUES ($1, $2, $3)",
-        )
-        .bind(topic)
-        .bind(i64::from(*partition))
-        .bind(*next)
-        .execute(&mut *tx)
-        .await?;
-    }
     let mut inserter = Inserter::new(
         "order_orders",
         &[
@@ -478,6 +441,41 @@ pub(crate) async fn replace_all(
         }
     }
     inserter.flush(&mut tx).await?;
+    let mut inserter = Inserter::new("order_aliases", &["alias", "order_id"]);
+    for (alias, order) in aliases {
+        inserter
+            .push(&mut tx, vec![Val::T(alias.clone()), Val::T(order.clone())])
+            .await?;
+    }
+    inserter.flush(&mut tx).await?;
+    let mut inserter = Inserter::new(
+        "order_pending",
+        &["reference", "event_id", "payload", "at_ms"],
+    );
+    for (reference, event) in pending {
+        inserter
+            .push(
+                &mut tx,
+                vec![
+                    Val::T(reference.clone()),
+                    Val::T(event.event_id.clone()),
+                    Val::B(event.to_bytes()),
+                    Val::I(event.at()),
+                ],
+            )
+            .await?;
+    }
+    inserter.flush(&mut tx).await?;
+    for ((topic, partition), next) in checkpoints {
+        sqlx::query(
+            "INSERT INTO order_checkpoints (topic, partition_no, next_offset) VALUES ($1, $2, $3)",
+        )
+        .bind(topic)
+        .bind(i64::from(*partition))
+        .bind(*next)
+        .execute(&mut *tx)
+        .await?;
+    }
     progress(written);
     tx.commit().await?;
     Ok(written)

@@ -492,8 +492,8 @@ impl OrderStore {
     }
 
     /// Replaces the whole read model and checkpoint in one transaction: the rebuild's swap. The
-    /// aliases, pending reports and checkpoint are written first, then the orders as they come
-    /// from `orders` (so making them and writing them overlap). The outbox is kept.
+    /// orders come from `orders` as they are made (so making them and writing them overlap),
+    /// then the aliases, pending reports and checkpoint are written. The outbox is kept.
     /// `progress` is called with the orders written. Returns how many orders were written.
     pub async fn replace_all(
         &self,
