@@ -3,7 +3,8 @@
 //! 1. The end offset of every partition is taken; the rebuild reads up to there.
 //! 2. Every event is folded into a fresh, in-memory read model (the same [`Model`] code the live
 //!    projection runs, with nothing to load; facts are only recorded, since a rebuild announces
-//!    nothing). The next chunk of the log is read and decoded while one is folded.
+//!    nothing; they are kept encoded). The next chunk of the log is read and decoded while one
+//!    is folded.
 //! 3. Each order's state is derived once, its statuses settled, its row serialised and hashed
 //!    for the digest ([`DigestBuilder`]: the stored columns themselves, so the live model's
 //!    digest is computed from what it stores without parsing it), on one core, while the
@@ -14,8 +15,8 @@
 //!    digest. A live projection that had gone further notices the checkpoint moved (its next
 //!    batch conflicts) and reads again from the rebuilt checkpoint.
 //!
-//! Memory: the facts of every order are held while they are read (about 1–2 KiB per order);
-//! each order is freed once written.
+//! Memory: the facts of every order are held, encoded, while they are read (about 1–2 KiB per
+//! order); each order is freed once written.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
