@@ -474,3 +474,45 @@ fn an_order_known_only_by_its_response_follows_entrega() {
         vec![(Flow::RetiraPosterior, None, Status::Aberto)]
     );
 }
+
+// -- Facts recorded by a rebuild ------------------------------------------------------------
+
+/// A rebuild records facts encoded and unpacks them once: the order holds what recording them
+/// one by one holds, and the stored form is the recorded bytes only when they are that already.
+#[test]
+fn facts_recorded_by_a_rebuild_unpack_to_what_recording_them_gives() {
+    use prost::Message as _;
+    let in_order = [
+        sale(ID, &["3"], t(0)),
+        integrated(ID, t(1)),
+        report(ID, false, "Faturado", 1, t(2)),
+    ];
+    let stored = |order: &Order| {
+        eaibus::order::events::OrderFacts {
+            facts: order.facts().to_vec(),
+        }
+        .encode_to_vec()
+    };
+
+    let mut rebuilt = Order::new(ID);
+    for fact in &in_order {
+        rebuilt.add_fact(fact);
+    }
+    let bytes = rebuilt.unpack().expect("decodes");
+    assert_eq!(rebuilt.facts(), given(in_order.clone()).0.facts());
+    assert_eq!(bytes, Some(stored(&rebuilt)));
+
+    // Out of order and twice: the same facts, and the stored form is made again.
+    let mixed = [
+        in_order[2].clone(),
+        in_order[0].clone(),
+        in_order[2].clone(),
+        in_order[1].clone(),
+    ];
+    let mut rebuilt = Order::new(ID);
+    for fact in &mixed {
+        rebuilt.add_fact(fact);
+    }
+    assert_eq!(rebuilt.unpack().expect("decodes"), None);
+    assert_eq!(rebuilt.facts(), given(mixed).0.facts());
+}

@@ -149,6 +149,9 @@ impl std::fmt::Debug for EmbeddedLog {
     }
 }
 
+/// Rows a reading connection may hand over ahead of the reader.
+const READ_ROW_BUFFER: usize = 1024;
+
 impl EmbeddedLog {
     /// Opens (or creates) the log in the SQLite file at `path` with default settings.
     pub async fn open(path: impl AsRef<Path>) -> Result<EmbeddedLog, LogError> {
@@ -184,10 +187,15 @@ impl EmbeddedLog {
                 .map_err(|e| db_error("create the log tables", e))?;
         }
         // Readers map the file instead of copying each page through `pread`: a consumer or a
-        // rebuild reads the log end to end.
+        // rebuild reads the log end to end. The database thread hands a reader its rows through
+        // a channel; a deeper one lets it run ahead instead of waiting for the reader every 50.
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options.pragma("mmap_size", "1073741824"))
+            .connect_with(
+                options
+                    .pragma("mmap_size", "1073741824")
+                    .row_buffer_size(READ_ROW_BUFFER),
+            )
             .await
             .map_err(|e| db_error("open the log file", e))?;
 

@@ -14,7 +14,9 @@
 //! read model, inside the batch's transaction) and the rebuild (everything is in memory: the
 //! [`Complete`] loader knows nothing beyond it).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use foldhash::HashMap;
 
 use async_trait::async_trait;
 
@@ -113,9 +115,11 @@ impl Model {
         loader: &mut dyn Loader,
         event: OrderEvent,
     ) -> Result<Vec<Announcement>, StoreError> {
-        let mut queue = VecDeque::from([event]);
+        // Most events release nothing: the queue allocates only when one does.
+        let mut queue = VecDeque::new();
+        let mut next = Some(event);
         let mut announcements = Vec::new();
-        while let Some(event) = queue.pop_front() {
+        while let Some(event) = next.take().or_else(|| queue.pop_front()) {
             match &event.kind {
                 None => self.skipped += 1,
                 Some(Kind::InternalIdMapped(pair)) => {
@@ -127,8 +131,8 @@ impl Model {
                     }
                 }
                 Some(Kind::StatusReported(_)) => {
-                    let refs = references(&event);
-                    match self.resolve(loader, &refs).await? {
+                    let refs = report_refs(&event);
+                    match self.resolve(loader, refs.as_slice()).await? {
                         Some(order) => {
                             self.record(loader, &order, event, &mut queue, &mut announcements)
                                 .await?;
@@ -170,7 +174,7 @@ impl Model {
         if self.complete {
             // A rebuild: the facts are all it keeps and it announces nothing; the statuses follow
             // from the facts at the end (`Order::settle`), so deciding each step is not needed.
-            order.add_fact(event);
+            order.add_fact(&event);
         } else {
             match order.record(event) {
                 Ok((recorded, changes)) => {
@@ -235,11 +239,11 @@ impl Model {
     async fn resolve(
         &mut self,
         loader: &mut dyn Loader,
-        refs: &[String],
+        refs: &[&str],
     ) -> Result<Option<String>, StoreError> {
-        for reference in refs {
+        for reference in refs.iter().copied() {
             if self.order(loader, reference).await?.is_some() {
-                return Ok(Some(reference.clone()));
+                return Ok(Some(reference.to_owned()));
             }
             if let Some(order) = self.alias(loader, reference).await? {
                 return Ok(Some(order));
@@ -289,8 +293,8 @@ impl Model {
         let released = self.pending_by_ref.remove(reference).unwrap_or_default();
         for id in released {
             if let Some(event) = self.pending.remove(&id) {
-                for other in references(&event) {
-                    if let Some(ids) = self.pending_by_ref.get_mut(&other) {
+                for other in report_refs(&event).as_slice() {
+                    if let Some(ids) = self.pending_by_ref.get_mut(*other) {
                         ids.remove(&id);
                     }
                 }
@@ -319,8 +323,8 @@ impl Model {
     }
 
     async fn park(&mut self, loader: &mut dyn Loader, event: OrderEvent) -> Result<(), StoreError> {
-        for reference in references(&event) {
-            self.load_pending(loader, &reference).await?;
+        for reference in report_refs(&event).as_slice() {
+            self.load_pending(loader, reference).await?;
         }
         if self.pending.contains_key(&event.event_id) {
             return Ok(());
@@ -335,9 +339,9 @@ impl Model {
         if self.pending.contains_key(&event.event_id) {
             return;
         }
-        for reference in references(&event) {
+        for reference in report_refs(&event).as_slice() {
             self.pending_by_ref
-                .entry(reference)
+                .entry((*reference).to_owned())
                 .or_default()
                 .insert(event.event_id.clone());
         }
@@ -372,7 +376,8 @@ impl Model {
         }
     }
 
-    /// Everything held, sorted: the whole read model after a rebuild.
+    /// Everything held, sorted: the whole read model after a rebuild (whose orders keep their
+    /// facts encoded until `Order::unpack`).
     pub fn into_contents(self) -> Contents {
         let mut orders: Vec<Order> = self.orders.into_values().flatten().collect();
         orders.sort_by(|a, b| a.id.cmp(&b.id));
@@ -437,12 +442,34 @@ fn sale_of(event: &OrderEvent) -> String {
 
 /// The ids a report names its order by: the sale reference, then the order's InternalId.
 pub fn references(event: &OrderEvent) -> Vec<String> {
-    let mut refs = Vec::with_capacity(2);
+    report_refs(event)
+        .as_slice()
+        .iter()
+        .map(|r| (*r).to_owned())
+        .collect()
+}
+
+/// [`references`], borrowed from the event (at most two, without allocating).
+#[derive(Clone, Copy, Default)]
+struct Refs<'a> {
+    ids: [&'a str; 2],
+    len: usize,
+}
+
+impl<'a> Refs<'a> {
+    fn as_slice(&self) -> &[&'a str] {
+        &self.ids[..self.len]
+    }
+}
+
+fn report_refs(event: &OrderEvent) -> Refs<'_> {
+    let mut refs = Refs::default();
     if let Some(Kind::StatusReported(report)) = &event.kind {
         for r in [&report.sale_ref, &report.order_internal_id] {
             let r = r.trim();
-            if !r.is_empty() && !refs.iter().any(|x: &String| x == r) {
-                refs.push(r.to_owned());
+            if !r.is_empty() && !refs.as_slice().contains(&r) {
+                refs.ids[refs.len] = r;
+                refs.len += 1;
             }
         }
     }
@@ -451,13 +478,17 @@ pub fn references(event: &OrderEvent) -> Vec<String> {
 
 /// The ids an event teaches for its order.
 fn aliases_of(event: &OrderEvent, order_id: &str) -> Vec<String> {
-    let ids: Vec<String> = match &event.kind {
-        Some(Kind::SaleIntegrated(e)) => vec![e.protheus_sale_id.clone()],
-        Some(Kind::StatusReported(_)) => references(event),
-        _ => Vec::new(),
+    let ids = match &event.kind {
+        Some(Kind::SaleIntegrated(e)) => Refs {
+            ids: [&e.protheus_sale_id, ""],
+            len: 1,
+        },
+        _ => report_refs(event),
     };
-    ids.into_iter()
-        .map(|i| i.trim().to_owned())
-        .filter(|i| !i.is_empty() && i != order_id)
+    ids.as_slice()
+        .iter()
+        .map(|i| i.trim())
+        .filter(|i| !i.is_empty() && *i != order_id)
+        .map(str::to_owned)
         .collect()
 }

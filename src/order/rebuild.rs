@@ -3,7 +3,8 @@
 //! 1. The end offset of every partition is taken; the rebuild reads up to there.
 //! 2. Every event is folded into a fresh, in-memory read model (the same [`Model`] code the live
 //!    projection runs, with nothing to load; facts are only recorded, since a rebuild announces
-//!    nothing). The next chunk of the log is read and decoded while one is folded.
+//!    nothing; they are kept encoded). The next chunk of the log is read and decoded while one
+//!    is folded.
 //! 3. Each order's state is derived once, its statuses settled, its row serialised and hashed
 //!    for the digest ([`DigestBuilder`]: the stored columns themselves, so the live model's
 //!    digest is computed from what it stores without parsing it), on one core, while the
@@ -14,8 +15,8 @@
 //!    digest. A live projection that had gone further notices the checkpoint moved (its next
 //!    batch conflicts) and reads again from the rebuilt checkpoint.
 //!
-//! Memory: the facts of every order are held while they are read (about 1–2 KiB per order);
-//! each order is freed once written.
+//! Memory: the facts of every order are held, encoded, while they are read (about 1–2 KiB per
+//! order); each order is freed once written.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -195,32 +196,23 @@ pub async fn rebuild_into(
     let total: i64 = ends.values().sum();
     let reading = bar(progress, u64::try_from(total).unwrap_or(0), "events");
 
-    // Three stages at once: the log reads chunks (its own thread for the embedded log), one
-    // core decodes them, the other folds them.
-    let (payloads, to_decode) = mpsc::channel::<Payloads>(2);
-    let (chunks, mut received) = mpsc::channel::<Chunk>(2);
-    let decoder = tokio::task::spawn_blocking(move || decode_chunks(to_decode, &chunks));
-    let read = read_payloads(log, &ends, payloads);
-    let fold = async {
-        let mut model = Model::in_memory();
-        let (mut events, mut unreadable, mut read) = (0u64, 0u64, 0u64);
-        while let Some(chunk) = received.recv().await {
-            unreadable += chunk.unreadable;
-            read += chunk.records;
-            for event in chunk.events {
-                model.project(&mut Complete, event).await?;
-                events += 1;
-            }
-            reading.set_position(read);
-        }
-        Ok::<_, RebuildError>((model, events, unreadable))
+    // Three stages at once: the log reads chunks (its own thread for the embedded log), the
+    // caller decodes them (the payloads are freed by the thread that copied them), and one
+    // thread folds them.
+    let (chunks, received) = mpsc::channel::<Chunk>(2);
+    // The fold hands the emptied lists back: reused, they are not freed and mapped again.
+    let (spare, spares) = std::sync::mpsc::channel();
+    let runtime = tokio::runtime::Handle::current();
+    let folder =
+        tokio::task::spawn_blocking(move || runtime.block_on(fold_chunks(received, &spare)));
+    let read = read_chunks(log, &ends, &chunks, &spares, &reading).await;
+    drop(chunks);
+    let folded = match folder.await {
+        Ok(folded) => folded,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
     };
-    let (read, folded) = tokio::join!(read, fold);
     let (model, events, unreadable) = folded?;
     read?;
-    if let Err(e) = decoder.await {
-        std::panic::resume_unwind(e.into_panic());
-    }
     reading.finish_and_clear();
     let read_and_fold = started.elapsed();
 
@@ -313,22 +305,21 @@ pub async fn rebuild_into(
     Ok(report)
 }
 
-/// Records read from the log: (offset, payload).
-type Payloads = Vec<(i64, Vec<u8>)>;
-
 /// Records read from the log, decoded.
 struct Chunk {
     events: Vec<OrderEvent>,
-    records: u64,
     unreadable: u64,
 }
 
-/// Reads every partition up to its end offset, in chunks.
-async fn read_payloads(
+/// Reads every partition up to its end offset, in chunks, and decodes them.
+async fn read_chunks(
     log: &dyn EventLog,
     ends: &BTreeMap<(String, i32), i64>,
-    chunks: mpsc::Sender<Payloads>,
+    chunks: &mpsc::Sender<Chunk>,
+    spares: &std::sync::mpsc::Receiver<Vec<OrderEvent>>,
+    reading: &ProgressBar,
 ) -> Result<(), RebuildError> {
+    let mut read = 0;
     for ((topic, partition), end) in ends {
         let mut offset = 0;
         while offset < *end {
@@ -339,34 +330,50 @@ async fn read_payloads(
                 break;
             };
             offset = last + 1;
-            if chunks.send(records).await.is_err() {
+            read += records.len() as u64;
+            let events = spares.try_recv().unwrap_or_default();
+            if chunks.send(decode(&records, events)).await.is_err() {
                 // The fold stopped (it failed); it reports why.
                 return Ok(());
             }
+            reading.set_position(read);
         }
     }
     Ok(())
 }
 
-/// Decodes the chunks read (a blocking thread of its own).
-fn decode_chunks(mut read: mpsc::Receiver<Payloads>, decoded: &mpsc::Sender<Chunk>) {
-    while let Some(records) = read.blocking_recv() {
-        let mut chunk = Chunk {
-            events: Vec::with_capacity(records.len()),
-            records: records.len() as u64,
-            unreadable: 0,
-        };
-        for (_, payload) in &records {
-            match OrderEvent::from_bytes(payload) {
-                Ok(event) => chunk.events.push(event),
-                Err(_) => chunk.unreadable += 1,
-            }
-        }
-        drop(records);
-        if decoded.blocking_send(chunk).is_err() {
-            return;
+fn decode(records: &[(i64, Vec<u8>)], mut events: Vec<OrderEvent>) -> Chunk {
+    events.reserve(records.len());
+    let mut chunk = Chunk {
+        events,
+        unreadable: 0,
+    };
+    for (_, payload) in records {
+        match OrderEvent::from_bytes(payload) {
+            Ok(event) => chunk.events.push(event),
+            Err(_) => chunk.unreadable += 1,
         }
     }
+    chunk
+}
+
+/// Folds the chunks into a fresh, in-memory model (a blocking thread of its own: nothing in
+/// it waits but the next chunk).
+async fn fold_chunks(
+    mut chunks: mpsc::Receiver<Chunk>,
+    spare: &std::sync::mpsc::Sender<Vec<OrderEvent>>,
+) -> Result<(Model, u64, u64), RebuildError> {
+    let mut model = Model::in_memory();
+    let (mut events, mut unreadable) = (0u64, 0u64);
+    while let Some(mut chunk) = chunks.recv().await {
+        unreadable += chunk.unreadable;
+        for event in chunk.events.drain(..) {
+            model.project(&mut Complete, event).await?;
+            events += 1;
+        }
+        let _ = spare.send(chunk.events);
+    }
+    Ok((model, events, unreadable))
 }
 
 /// Records read per call.
@@ -385,6 +392,8 @@ fn make_orders(
     let mut history = 0;
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     for mut order in orders {
+        // The model encoded these facts itself: they decode.
+        let stored = order.unpack().expect("the recorded facts decode");
         let derived = order.derive();
         order.settle(&derived);
         history += derived.history.len();
@@ -392,7 +401,7 @@ fn make_orders(
         digest.order(&line);
         batch.push(RebuiltOrder {
             line,
-            facts: facts_blob(&order),
+            facts: stored.unwrap_or_else(|| facts_blob(&order)),
             current: current_json(&order),
         });
         if batch.len() == WRITE_BATCH
