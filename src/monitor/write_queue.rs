@@ -184,9 +184,15 @@ async fn drain(queue: Arc<WriteQueue>, backend: Backend) {
             Batch::take_from(&mut state.queued)
         };
         let now = super::time::now_millis();
+        let (size, started) = (batch.len(), std::time::Instant::now());
         match &backend {
             Backend::Sqlite { writer, .. } => sqlite::write_batch(writer, batch, now).await,
             Backend::Postgres(pool) => postgres::write_batch(pool, batch, now).await,
         }
+        tracing::trace!(
+            writes = size,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "The monitor store wrote a group."
+        );
     }
 }
