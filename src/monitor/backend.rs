@@ -109,9 +109,8 @@ async fn insert_message(
     let inserted: Option<i64> = sqlx::query_scalar(
         "INSERT INTO monitor_messages (uuid, transaction_name, version, direction, \
          source_application, format, origin, business_key, situation, stage, received_at, \
-         processed_at, attempts, last_error, raw_payload, canonical_json, answer, \
-         repeated_failures, duplicates) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $15, NULL, 0, 0) \
+         processed_at, attempts, last_error, answer, repeated_failures, duplicates) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, NULL, 0, 0) \
          ON CONFLICT (uuid) DO NOTHING RETURNING id",
     )
     .bind(text(uuid))
@@ -127,11 +126,21 @@ async fn insert_message(
     .bind(received_at)
     .bind(refusal.map(|(_, at)| at))
     .bind(refusal.map(|(reason, _)| text(reason)))
-    .bind(message.raw_payload.as_slice())
-    .bind(opt_text(message.canonical_json.as_deref()))
     .fetch_optional(&mut **tx)
     .await?;
-    Ok(inserted.is_some())
+    if inserted.is_none() {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO monitor_payloads (message_uuid, raw_payload, canonical_json) \
+         VALUES ($1, $2, $3)",
+    )
+    .bind(text(uuid))
+    .bind(message.raw_payload.as_slice())
+    .bind(opt_text(message.canonical_json.as_deref()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -321,12 +330,13 @@ pub(crate) async fn set_canonical_json(
     uuid: &str,
     json: &str,
 ) -> Result<(), MonitorError> {
-    let updated = sqlx::query("UPDATE monitor_messages SET canonical_json = $2 WHERE uuid = $1")
-        .bind(text(uuid))
-        .bind(text(json))
-        .execute(pool)
-        .await?
-        .rows_affected();
+    let updated =
+        sqlx::query("UPDATE monitor_payloads SET canonical_json = $2 WHERE message_uuid = $1")
+            .bind(text(uuid))
+            .bind(text(json))
+            .execute(pool)
+            .await?
+            .rows_affected();
     if updated == 0 {
         return Err(unknown(uuid));
     }
@@ -378,6 +388,20 @@ pub(crate) async fn add_timeline(
     Ok(())
 }
 
+/// The canonical form after De/Para: deliveries send what is stored.
+pub(super) async fn replace_canonical_json(
+    tx: &mut Tx,
+    uuid: &str,
+    json: &str,
+) -> Result<(), MonitorError> {
+    sqlx::query("UPDATE monitor_payloads SET canonical_json = $2 WHERE message_uuid = $1")
+        .bind(text(uuid))
+        .bind(text(json))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 pub(crate) async fn record_progress(
     pool: &Pool<Db>,
     uuid: &str,
@@ -395,8 +419,7 @@ pub(crate) async fn record_progress(
     let updated = sqlx::query(
         "UPDATE monitor_messages SET situation = COALESCE($2, situation), \
          stage = COALESCE($3, stage), last_error = COALESCE($4, last_error), \
-         processed_at = COALESCE($5, processed_at), \
-         canonical_json = COALESCE($6, canonical_json), answer = COALESCE($7, answer) \
+         processed_at = COALESCE($5, processed_at), answer = COALESCE($6, answer) \
          WHERE uuid = $1",
     )
     .bind(text(uuid))
@@ -404,13 +427,15 @@ pub(crate) async fn record_progress(
     .bind(stage)
     .bind(opt_text(error))
     .bind(settled.then_some(now))
-    .bind(opt_text(progress.canonical_json.as_deref()))
     .bind(opt_text(progress.answer.as_deref()))
     .execute(&mut *tx)
     .await?
     .rows_affected();
     if updated == 0 {
         return Err(unknown(uuid));
+    }
+    if let Some(json) = &progress.canonical_json {
+        replace_canonical_json(&mut tx, uuid, json).await?;
     }
     if !progress.steps.is_empty() {
         // One statement for all the steps: each statement is a round trip to the database.
@@ -966,7 +991,8 @@ fn delivery_from(row: &DbRow) -> Result<DeliveryRecord, MonitorError> {
 const SELECT_MESSAGE: &str = concat!(
     "SELECT ",
     summary_columns!(),
-    ", raw_payload, canonical_json, answer FROM monitor_messages WHERE uuid = $1"
+    ", raw_payload, canonical_json, answer FROM monitor_messages \
+     JOIN monitor_payloads ON message_uuid = uuid WHERE uuid = $1"
 );
 
 async fn fetch_message(tx: &mut Tx, uuid: &str) -> Result<Option<MessageRecord>, MonitorError> {
@@ -1081,8 +1107,9 @@ pub(crate) async fn pending_deliveries(
          d.next_attempt_at AS next_attempt_at, d.delivered_at AS delivered_at, \
          d.response AS response, d.created_at AS created_at, d.updated_at AS updated_at, \
          m.transaction_name AS transaction_name, m.business_key AS business_key, \
-         m.received_at AS received_at, m.canonical_json AS canonical_json \
+         m.received_at AS received_at, p.canonical_json AS canonical_json \
          FROM monitor_deliveries d JOIN monitor_messages m ON m.uuid = d.message_uuid \
+         JOIN monitor_payloads p ON p.message_uuid = d.message_uuid \
          WHERE d.route = $1 AND d.situation IN ('0', '1', '3', '5') \
          AND (d.situation IN ('0', '1') OR d.next_attempt_at IS NOT NULL) \
          ORDER BY m.received_at, m.id LIMIT $2",

@@ -21,6 +21,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("migrations/postgres_0004_delivery_replays.sql"),
     ),
+    (5, include_str!("migrations/postgres_0005_payloads.sql")),
 ];
 
 /// Advisory lock key that serialises migrations between instances starting together.

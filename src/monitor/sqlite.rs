@@ -27,6 +27,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("migrations/sqlite_0004_delivery_replays.sql"),
     ),
+    (5, include_str!("migrations/sqlite_0005_payloads.sql")),
 ];
 
 /// How long a writer waits for another one before giving up with a retryable error.
@@ -95,3 +96,65 @@ pub(super) use sync_run_sql::*;
 #[path = "write_batch_sql.rs"]
 mod write_batch_sql;
 pub(super) use write_batch_sql::*;
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection;
+
+    use super::MIGRATIONS;
+    use crate::monitor::MonitorStore;
+
+    /// A store written before the payloads had a table of their own keeps them on upgrade.
+    #[tokio::test]
+    async fn payloads_move_to_their_own_table_on_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("monitor.db");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let mut old = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE monitor_schema_version (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&mut old)
+        .await
+        .unwrap();
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v < 5) {
+            sqlx::raw_sql(*sql).execute(&mut old).await.unwrap();
+            sqlx::query("INSERT INTO monitor_schema_version VALUES ($1, 0)")
+                .bind(*version)
+                .execute(&mut old)
+                .await
+                .unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO monitor_messages (uuid, transaction_name, version, direction, \
+             source_application, format, origin, situation, stage, received_at, raw_payload, \
+             canonical_json, answer) \
+             VALUES ('old-1', 'RETAILSALES', '2.009', 'inbound', 'OMNI', 'json', 'rest', '0', \
+             'logged', 1, x'00ff7b7d', '{\"Header\":{}}', 'the answer')",
+        )
+        .execute(&mut old)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO monitor_deliveries (message_uuid, route, situation, stage, attempts, \
+             created_at, updated_at) VALUES ('old-1', 'omni', '0', 'routed', 0, 1, 1)",
+        )
+        .execute(&mut old)
+        .await
+        .unwrap();
+        old.close().await.unwrap();
+
+        let store = MonitorStore::open_sqlite(&path).await.unwrap();
+        let record = store.get("old-1").await.unwrap().expect("kept");
+        assert_eq!(record.raw_payload, vec![0x00, 0xff, 0x7b, 0x7d]);
+        assert_eq!(record.canonical_json.as_deref(), Some("{\"Header\":{}}"));
+        assert_eq!(record.answer.as_deref(), Some("the answer"));
+        let pending = store.pending_deliveries("omni", 10).await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(
+            pending[0].canonical_json.as_deref(),
+            Some("{\"Header\":{}}")
+        );
+        store.close().await;
+    }
+}

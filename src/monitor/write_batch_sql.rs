@@ -264,8 +264,7 @@ async fn insert_received<'w>(
         let mut insert = QueryBuilder::<Db>::new(
             "INSERT INTO monitor_messages (uuid, transaction_name, version, direction, \
              source_application, format, origin, business_key, situation, stage, received_at, \
-             processed_at, attempts, last_error, raw_payload, canonical_json, answer, \
-             repeated_failures, duplicates) ",
+             processed_at, attempts, last_error, answer, repeated_failures, duplicates) ",
         );
         insert.push_values(chunk, |mut row, w| {
             let m: &NewMessage = &w.message;
@@ -280,15 +279,28 @@ async fn insert_received<'w>(
                 .push_bind(initial.0.code())
                 .push_bind(initial.1.code())
                 .push_bind(m.received_at.unwrap_or(now))
-                .push("NULL, 0, NULL")
-                .push_bind(m.raw_payload.as_slice())
-                .push_bind(opt_text(m.canonical_json.as_deref()))
-                .push("NULL, 0, 0");
+                .push("NULL, 0, NULL, NULL, 0, 0");
         });
         insert.push(" ON CONFLICT (uuid) DO NOTHING RETURNING uuid");
         for row in insert.build().fetch_all(&mut **tx).await? {
             inserted.insert(row.try_get::<String, _>(0)?);
         }
+    }
+    let new: Vec<&NewMessage> = writes
+        .iter()
+        .map(|w| &w.message)
+        .filter(|m| inserted.contains(&text(&m.uuid)))
+        .collect();
+    for chunk in new.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Db>::new(
+            "INSERT INTO monitor_payloads (message_uuid, raw_payload, canonical_json) ",
+        );
+        insert.push_values(chunk, |mut row, m| {
+            row.push_bind(text(&m.uuid))
+                .push_bind(m.raw_payload.as_slice())
+                .push_bind(opt_text(m.canonical_json.as_deref()));
+        });
+        insert.build().execute(&mut **tx).await?;
     }
     let mut results = Vec::with_capacity(writes.len());
     for w in writes {
@@ -319,7 +331,7 @@ async fn update_progress(
 ) -> Result<(), MonitorError> {
     for chunk in updates.chunks(ROWS_PER_STATEMENT) {
         let mut update = QueryBuilder::<Db>::new(
-            "WITH v (uuid, situation, stage, last_error, processed_at, canonical_json, answer) AS (",
+            "WITH v (uuid, situation, stage, last_error, processed_at, answer) AS (",
         );
         update.push_values(chunk, |mut row, (uuid, progress)| {
             let (situation, stage, error) = match &progress.outcome {
@@ -334,7 +346,6 @@ async fn update_progress(
                 .push_bind(stage)
                 .push_bind(opt_text(error))
                 .push_bind(settled.then_some(now))
-                .push_bind(opt_text(progress.canonical_json.as_deref()))
                 .push_bind(opt_text(progress.answer.as_deref()));
         });
         update.push(
@@ -343,11 +354,16 @@ async fn update_progress(
              stage = COALESCE(v.stage, monitor_messages.stage), \
              last_error = COALESCE(v.last_error, monitor_messages.last_error), \
              processed_at = COALESCE(v.processed_at, monitor_messages.processed_at), \
-             canonical_json = COALESCE(v.canonical_json, monitor_messages.canonical_json), \
              answer = COALESCE(v.answer, monitor_messages.answer) \
              FROM v WHERE monitor_messages.uuid = v.uuid",
         );
         update.build().execute(&mut **tx).await?;
+    }
+    // Rare (De/Para changed a value): one statement each.
+    for (uuid, progress) in updates {
+        if let Some(json) = &progress.canonical_json {
+            backend::replace_canonical_json(tx, uuid, json).await?;
+        }
     }
     Ok(())
 }
