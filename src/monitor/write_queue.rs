@@ -133,7 +133,13 @@ impl WriteQueue {
             !std::mem::replace(&mut queue.draining, true)
         };
         if start {
-            tokio::spawn(drain(self.clone(), backend.clone()));
+            // The guard is made here and moved into the task: if the task is dropped before it
+            // runs (its runtime shutting down), the guard still clears `draining`.
+            let guard = Draining {
+                queue: self.clone(),
+                finished: false,
+            };
+            tokio::spawn(drain(guard, backend.clone()));
         }
         answer.await.unwrap_or_else(|_| {
             Err(MonitorError::Unavailable(
@@ -166,11 +172,7 @@ impl Drop for Draining {
     }
 }
 
-async fn drain(queue: Arc<WriteQueue>, backend: Backend) {
-    let mut guard = Draining {
-        queue,
-        finished: false,
-    };
+async fn drain(mut guard: Draining, backend: Backend) {
     loop {
         let batch = {
             let mut state = guard.queue.lock();
