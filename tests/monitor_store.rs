@@ -133,6 +133,7 @@ contract!(
     pending_deliveries_come_oldest_message_first,
     a_batch_of_plans_is_stored_at_once,
     concurrent_writes_of_many_messages_are_grouped_faithfully,
+    an_unclaimed_attempt_counts_only_when_it_could_have_started,
     resolutions_hold_until_a_reprocess,
     sync_runs_count_outcomes_and_end_with_a_status,
     replay_starts_a_new_cycle_for_a_settled_delivery,
@@ -1595,6 +1596,125 @@ async fn concurrent_writes_of_many_messages_are_grouped_faithfully(store: Monito
         );
         assert!(record.processed_at.is_some());
     }
+}
+
+/// A Kafka route appends first and settles after (no claim): the outcome counts only if the
+/// delivery could have been started then; otherwise another worker had it and nothing changes.
+async fn an_unclaimed_attempt_counts_only_when_it_could_have_started(store: MonitorStore) {
+    let delivered = DeliveryOutcome::Delivered {
+        response: "appended at t/0/1".into(),
+    };
+    for uuid in ["settle-1", "settle-2", "settle-3"] {
+        store
+            .record_received(&message(uuid, "DocumentTraceabilityOrder"))
+            .await
+            .unwrap();
+        store.plan_delivery(uuid, "omni", 0).await.unwrap();
+    }
+
+    // Waiting: it counts, as a claim and its outcome would.
+    assert_eq!(
+        store
+            .settle_attempt("settle-1", "omni", &delivered)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    let record = store.get("settle-1").await.unwrap().unwrap();
+    assert_eq!(
+        (record.situation, record.stage),
+        (Situation::Finalizada, Stage::Delivered)
+    );
+    let last = store.timeline("settle-1").await.unwrap().pop().unwrap();
+    assert_eq!(
+        (last.situation, last.attempt),
+        (Situation::Finalizada, Some(1))
+    );
+    // Settled already: a second copy does not count.
+    assert_eq!(
+        store
+            .settle_attempt("settle-1", "omni", &delivered)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .delivery("settle-1", "omni")
+            .await
+            .unwrap()
+            .unwrap()
+            .attempts,
+        1
+    );
+
+    // Claimed by a worker whose lease runs: not this caller's.
+    assert!(matches!(
+        store.start_delivery("settle-2", "omni").await.unwrap(),
+        DeliveryStart::Started { attempt: 1 }
+    ));
+    assert_eq!(
+        store
+            .settle_attempt("settle-2", "omni", &delivered)
+            .await
+            .unwrap(),
+        None
+    );
+    let delivery = store.delivery("settle-2", "omni").await.unwrap().unwrap();
+    assert_eq!(
+        (delivery.situation, delivery.attempts),
+        (Situation::Executando, 0)
+    );
+
+    // Failed with its retry not due: no; due: yes, as the second attempt.
+    let later = DeliveryOutcome::Failed {
+        error: "the topic refused it".into(),
+        retry_at: now_millis() + 60_000,
+    };
+    assert_eq!(
+        store
+            .settle_attempt("settle-3", "omni", &later)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        store
+            .settle_attempt("settle-3", "omni", &delivered)
+            .await
+            .unwrap(),
+        None
+    );
+    let due = DeliveryOutcome::Failed {
+        error: "the topic refused it again".into(),
+        retry_at: now_millis() - 1,
+    };
+    // A reprocess puts it back in the queue (attempts at 0); a failure whose retry is
+    // already due leaves it startable, so the next copy counts.
+    store.reset_for_reprocess("settle-3", "omni").await.unwrap();
+    assert_eq!(
+        store
+            .settle_attempt("settle-3", "omni", &due)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        store
+            .settle_attempt("settle-3", "omni", &delivered)
+            .await
+            .unwrap(),
+        Some(2)
+    );
+    let record = store.get("settle-3").await.unwrap().unwrap();
+    assert_eq!(record.situation, Situation::Finalizada);
+
+    assert!(matches!(
+        store
+            .settle_attempt("settle-unknown", "omni", &delivered)
+            .await,
+        Err(MonitorError::UnknownMessage { .. })
+    ));
 }
 
 async fn pending_deliveries_come_oldest_message_first(store: MonitorStore) {

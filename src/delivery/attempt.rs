@@ -157,33 +157,44 @@ impl Deliverer {
 
     /// An attempt along a Kafka route that takes canonical JSON: the text stored at ingest is
     /// what the route gets (writing the decoded message again gives the same bytes), so the
-    /// message is not decoded; its header says where and how.
+    /// message is not decoded; its header says where and how. The append is not claimed
+    /// first: the outcome is settled after it, in one write (`MonitorStore::settle_attempt`);
+    /// `attempt` is the number this attempt would get (the delivery's count plus one).
     pub(crate) async fn attempt_stored(
         &self,
         header: &Header,
         canonical: &str,
         key: &str,
         route: &Route,
+        attempt: i64,
     ) {
         let uuid = header.uuid();
-        let attempt = match self.bus.monitor.start_delivery(uuid, &route.name).await {
-            Ok(DeliveryStart::Started { attempt }) => attempt,
-            Ok(DeliveryStart::NotStarted { .. }) => return,
-            Err(e) => {
-                warn!(uuid, route = %route.name, error = %e, "A delivery could not be started.");
-                return;
-            }
-        };
         let (outcome, _) = self
             .append_to_topic(header, canonical.to_owned(), "json", key, route, attempt)
             .await;
-        if let Some(outcome) = outcome {
-            let sent = Sent {
-                uuid,
-                transaction: header.transaction(),
-                canonical: &|| canonical.to_owned(),
-            };
-            self.record_sent(sent, route, attempt, outcome).await;
+        let Some(outcome) = outcome else {
+            return;
+        };
+        match self
+            .bus
+            .monitor
+            .settle_attempt(uuid, &route.name, &outcome)
+            .await
+        {
+            Ok(Some(attempt)) => {
+                let sent = Sent {
+                    uuid,
+                    transaction: header.transaction(),
+                    canonical: &|| canonical.to_owned(),
+                };
+                self.announce(sent, route, attempt, &outcome).await;
+            }
+            Ok(None) => {
+                info!(uuid, route = %route.name, "Another worker had taken this delivery; this copy on the topic is a duplicate.")
+            }
+            Err(e) => {
+                warn!(uuid, error = %e, "A delivery outcome could not be recorded.")
+            }
         }
     }
 
@@ -408,7 +419,28 @@ impl Deliverer {
         outcome: DeliveryOutcome,
     ) {
         let uuid = sent.uuid;
-        if let DeliveryOutcome::DeadLettered { error } = &outcome {
+        self.announce(sent, route, attempt, &outcome).await;
+        if let Err(e) = self
+            .bus
+            .monitor
+            .record_attempt(uuid, &route.name, &outcome)
+            .await
+        {
+            warn!(uuid, error = %e, "A delivery outcome could not be recorded.");
+        }
+    }
+
+    /// What follows an outcome besides the monitor store: a dead letter to the DLQ, the log
+    /// line, the route's sync run and the latency figures.
+    async fn announce(
+        &self,
+        sent: Sent<'_>,
+        route: &Route,
+        attempt: i64,
+        outcome: &DeliveryOutcome,
+    ) {
+        let uuid = sent.uuid;
+        if let DeliveryOutcome::DeadLettered { error } = outcome {
             let stored = self.bus.monitor.get(uuid).await.ok().flatten();
             let letter = DeadLetter {
                 uuid: uuid.to_owned(),
@@ -428,7 +460,7 @@ impl Deliverer {
                 warn!(uuid, error = %e, "A dead letter could not be written to the DLQ.");
             }
         }
-        match &outcome {
+        match outcome {
             DeliveryOutcome::Delivered { .. } => {
                 info!(uuid, route = %route.name, attempt, "A message was delivered.")
             }
@@ -436,17 +468,9 @@ impl Deliverer {
                 warn!(uuid, route = %route.name, attempt, error = other.error().unwrap_or_default(), "A delivery attempt failed.")
             }
         }
-        self.runs.count(&route.name, uuid, attempt, &outcome);
+        self.runs.count(&route.name, uuid, attempt, outcome);
         if let DeliveryOutcome::Delivered { .. } = outcome {
             crate::telemetry::global().delivered(&route.name, uuid);
-        }
-        if let Err(e) = self
-            .bus
-            .monitor
-            .record_attempt(uuid, &route.name, &outcome)
-            .await
-        {
-            warn!(uuid, error = %e, "A delivery outcome could not be recorded.");
         }
     }
 }

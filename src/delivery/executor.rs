@@ -261,11 +261,13 @@ async fn run_pass(deliverer: &Arc<Deliverer>, route: &str) -> bool {
         let deliverer = deliverer.clone();
         let route = route.to_owned();
         tasks.spawn(async move {
+            let delivery = &item.delivery;
+            let done = delivery.attempts;
             deliver_one(
                 &deliverer,
                 &route,
                 &key,
-                item.delivery.uuid.as_str(),
+                (delivery.uuid.as_str(), done),
                 item.canonical_json.as_deref(),
             )
             .await;
@@ -275,13 +277,15 @@ async fn run_pass(deliverer: &Arc<Deliverer>, route: &str) -> bool {
     started > 0
 }
 
+/// One delivery of the queue: `planned` is its message's UUID and the attempts it had.
 async fn deliver_one(
     deliverer: &Deliverer,
     route_name: &str,
     key: &str,
-    uuid: &str,
+    planned: (&str, i64),
     canonical: Option<&str>,
 ) {
+    let (uuid, attempts) = planned;
     let bus = &deliverer.bus;
     let codec = bus.codec();
     let Some((canonical, header)) =
@@ -319,7 +323,7 @@ async fn deliver_one(
     };
     if route.kind == RouteKind::Kafka && adapter.format == Format::Json {
         deliverer
-            .attempt_stored(&header, canonical, key, &route)
+            .attempt_stored(&header, canonical, key, &route, attempts + 1)
             .await;
         return;
     }

@@ -347,6 +347,33 @@ impl MonitorStore {
         route: &str,
         outcome: &DeliveryOutcome,
     ) -> Result<i64, MonitorError> {
+        self.write_attempt(uuid, route, outcome, true)
+            .await
+            .map(Option::unwrap_or_default)
+    }
+
+    /// Records the outcome of an attempt made without [`MonitorStore::start_delivery`] first:
+    /// a Kafka route's append, where the target's at-least-once lets two workers that race
+    /// both append (consumers dedupe by UUID) and a claim would cost a write of its own. It
+    /// counts only if the delivery could have been started now (the condition of
+    /// `start_delivery`), and is then recorded as [`MonitorStore::record_attempt`] records it;
+    /// returns the attempt count, or `None` when another worker had taken or settled it.
+    pub async fn settle_attempt(
+        &self,
+        uuid: &str,
+        route: &str,
+        outcome: &DeliveryOutcome,
+    ) -> Result<Option<i64>, MonitorError> {
+        self.write_attempt(uuid, route, outcome, false).await
+    }
+
+    async fn write_attempt(
+        &self,
+        uuid: &str,
+        route: &str,
+        outcome: &DeliveryOutcome,
+        claimed: bool,
+    ) -> Result<Option<i64>, MonitorError> {
         let (uuid, route, outcome) = (uuid.to_owned(), route.to_owned(), outcome.clone());
         self.writes
             .submit(&self.backend, |reply| {
@@ -354,6 +381,7 @@ impl MonitorStore {
                     uuid,
                     route,
                     outcome,
+                    claimed,
                     reply,
                 })
             })

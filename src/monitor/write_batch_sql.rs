@@ -104,7 +104,17 @@ async fn alone(
         let _ = w.reply.send(result);
     }
     for w in attempts {
-        let result = backend::record_attempt(pool, &w.uuid, &w.route, &w.outcome, now).await;
+        let result = if w.claimed {
+            backend::record_attempt(pool, &w.uuid, &w.route, &w.outcome, now)
+                .await
+                .map(Some)
+        } else {
+            // The conditional upsert has no single-write twin: a group of one.
+            match apply(pool, &[], &[], &[], std::slice::from_ref(&w), now).await {
+                Ok(mut results) => results.attempts.pop().unwrap_or(Ok(None)),
+                Err(e) => Err(e),
+            }
+        };
         let _ = w.reply.send(result);
     }
 }
@@ -113,7 +123,7 @@ struct Results {
     received: Vec<Result<Received, MonitorError>>,
     progress: Vec<Result<(), MonitorError>>,
     starts: Vec<Result<DeliveryStart, MonitorError>>,
-    attempts: Vec<Result<i64, MonitorError>>,
+    attempts: Vec<Result<Option<i64>, MonitorError>>,
 }
 
 async fn apply(
@@ -174,7 +184,7 @@ async fn apply(
     }
     let attempts_done = record_outcomes(&mut tx, attempts, &known, now, &mut timeline).await?;
     for (w, result) in attempts.iter().zip(&attempts_done) {
-        if result.is_ok() {
+        if matches!(result, Ok(Some(_))) {
             let error = touched.entry(&w.uuid).or_insert(None);
             if let Some(e) = w.outcome.error() {
                 *error = Some(e);
@@ -476,19 +486,61 @@ async fn delivery_situations(
     Ok(situations)
 }
 
-/// How many attempts ended (see `backend::record_attempt`); the delivery's attempt count each.
+/// How many attempts ended (see `backend::record_attempt`); the delivery's attempt count each,
+/// or `None` for an unclaimed attempt that did not count.
 async fn record_outcomes<'w>(
     tx: &mut Tx,
     writes: &'w [AttemptWrite],
     known: &HashSet<&str>,
     now: i64,
     timeline: &mut Vec<TimelineRow<'w>>,
-) -> Result<Vec<Result<i64, MonitorError>>, MonitorError> {
-    let recordable: Vec<&AttemptWrite> = writes
-        .iter()
-        .filter(|w| known.contains(w.uuid.as_str()))
-        .collect();
+) -> Result<Vec<Result<Option<i64>, MonitorError>>, MonitorError> {
     let mut counts: HashMap<(String, String), i64> = HashMap::new();
+    for claimed in [true, false] {
+        let recordable: Vec<&AttemptWrite> = writes
+            .iter()
+            .filter(|w| w.claimed == claimed && known.contains(w.uuid.as_str()))
+            .collect();
+        upsert_outcomes(tx, &recordable, claimed, now, &mut counts).await?;
+    }
+    let mut results = Vec::with_capacity(writes.len());
+    for w in writes {
+        let Some(&attempts) = counts.get(&(text(&w.uuid), text(&w.route))) else {
+            results.push(match (known.contains(w.uuid.as_str()), w.claimed) {
+                (true, false) => Ok(None),
+                _ => Err(unknown(&w.uuid)),
+            });
+            continue;
+        };
+        let (response, _) = delivered(&w.outcome, now);
+        let detail = match (w.outcome.error(), response) {
+            (Some(error), _) => Some(Cow::Borrowed(error)),
+            (None, Some(response)) if !response.is_empty() => Some(shorten(response)),
+            _ => None,
+        };
+        timeline.push(TimelineRow {
+            uuid: &w.uuid,
+            route: Some(&w.route),
+            at: now,
+            stage: w.outcome.stage(),
+            situation: w.outcome.situation(),
+            attempt: Some(attempts),
+            detail,
+        });
+        results.push(Ok(Some(attempts)));
+    }
+    Ok(results)
+}
+
+/// The upsert of [`record_outcomes`]; an unclaimed outcome changes an existing delivery only
+/// if it could have been started now (the condition of `backend::start_delivery`).
+async fn upsert_outcomes(
+    tx: &mut Tx,
+    recordable: &[&AttemptWrite],
+    claimed: bool,
+    now: i64,
+    counts: &mut HashMap<(String, String), i64>,
+) -> Result<(), MonitorError> {
     for chunk in recordable.chunks(ROWS_PER_STATEMENT) {
         let mut upsert = QueryBuilder::<Db>::new(
             "INSERT INTO monitor_deliveries (message_uuid, route, situation, stage, attempts, \
@@ -515,37 +567,24 @@ async fn record_outcomes<'w>(
              next_attempt_at = excluded.next_attempt_at, \
              delivered_at = COALESCE(excluded.delivered_at, monitor_deliveries.delivered_at), \
              response = COALESCE(excluded.response, monitor_deliveries.response), \
-             updated_at = excluded.updated_at \
-             RETURNING message_uuid, route, attempts",
+             updated_at = excluded.updated_at",
         );
+        if !claimed {
+            upsert.push(
+                " WHERE monitor_deliveries.situation = '0' \
+                 OR (monitor_deliveries.situation IN ('1', '3', '5') \
+                     AND monitor_deliveries.next_attempt_at IS NOT NULL \
+                     AND monitor_deliveries.next_attempt_at <= ",
+            );
+            upsert.push_bind(now);
+            upsert.push(")");
+        }
+        upsert.push(" RETURNING message_uuid, route, attempts");
         for row in upsert.build().fetch_all(&mut **tx).await? {
             counts.insert((row.try_get(0)?, row.try_get(1)?), row.try_get(2)?);
         }
     }
-    let mut results = Vec::with_capacity(writes.len());
-    for w in writes {
-        let Some(&attempts) = counts.get(&(text(&w.uuid), text(&w.route))) else {
-            results.push(Err(unknown(&w.uuid)));
-            continue;
-        };
-        let (response, _) = delivered(&w.outcome, now);
-        let detail = match (w.outcome.error(), response) {
-            (Some(error), _) => Some(Cow::Borrowed(error)),
-            (None, Some(response)) if !response.is_empty() => Some(shorten(response)),
-            _ => None,
-        };
-        timeline.push(TimelineRow {
-            uuid: &w.uuid,
-            route: Some(&w.route),
-            at: now,
-            stage: w.outcome.stage(),
-            situation: w.outcome.situation(),
-            attempt: Some(attempts),
-            detail,
-        });
-        results.push(Ok(attempts));
-    }
-    Ok(results)
+    Ok(())
 }
 
 /// The response kept and the delivery time, for a delivered outcome.

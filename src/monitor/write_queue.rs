@@ -51,7 +51,11 @@ pub(crate) struct AttemptWrite {
     pub uuid: String,
     pub route: String,
     pub outcome: DeliveryOutcome,
-    pub reply: Reply<i64>,
+    /// False for an attempt made without a claim (see `MonitorStore::settle_attempt`): it
+    /// counts only if the delivery could have been started now.
+    pub claimed: bool,
+    /// The delivery's attempt count, or `None` when an unclaimed attempt did not count.
+    pub reply: Reply<Option<i64>>,
 }
 
 /// What one transaction writes, by kind, in the order they are applied.
