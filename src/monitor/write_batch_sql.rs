@@ -378,6 +378,14 @@ async fn update_progress(
     Ok(())
 }
 
+/// The condition on an existing delivery for an attempt to start: waiting; or failed, not
+/// delivered or running with its retry or lease due by the time bound after it (closed by the
+/// caller with ")").
+const STARTABLE_BY: &str = " WHERE monitor_deliveries.situation = '0' \
+     OR (monitor_deliveries.situation IN ('1', '3', '5') \
+         AND monitor_deliveries.next_attempt_at IS NOT NULL \
+         AND monitor_deliveries.next_attempt_at <= ";
+
 type Claimed<'w> = Vec<(&'w StartWrite, Result<DeliveryStart, MonitorError>)>;
 
 /// Claims the next attempt of many deliveries (see `backend::start_delivery`).
@@ -406,17 +414,12 @@ async fn claim<'w>(
                 .push_bind(now)
                 .push_bind(now);
         });
-        // Startable: waiting; or failed / not delivered / running with its retry or lease due.
         insert.push(
             " ON CONFLICT (message_uuid, route) DO UPDATE SET situation = '1', \
              stage = 'delivering', next_attempt_at = excluded.next_attempt_at, \
-             updated_at = excluded.updated_at \
-             WHERE monitor_deliveries.situation = '0' \
-             OR (monitor_deliveries.situation IN ('1', '3', '5') \
-                 AND monitor_deliveries.next_attempt_at IS NOT NULL \
-                 AND monitor_deliveries.next_attempt_at <= ",
+             updated_at = excluded.updated_at",
         );
-        insert.push_bind(now);
+        insert.push(STARTABLE_BY).push_bind(now);
         insert.push(") RETURNING message_uuid, route, attempts");
         for row in insert.build().fetch_all(&mut **tx).await? {
             started.insert((row.try_get(0)?, row.try_get(1)?), row.try_get(2)?);
@@ -570,14 +573,7 @@ async fn upsert_outcomes(
              updated_at = excluded.updated_at",
         );
         if !claimed {
-            upsert.push(
-                " WHERE monitor_deliveries.situation = '0' \
-                 OR (monitor_deliveries.situation IN ('1', '3', '5') \
-                     AND monitor_deliveries.next_attempt_at IS NOT NULL \
-                     AND monitor_deliveries.next_attempt_at <= ",
-            );
-            upsert.push_bind(now);
-            upsert.push(")");
+            upsert.push(STARTABLE_BY).push_bind(now).push(")");
         }
         upsert.push(" RETURNING message_uuid, route, attempts");
         for row in upsert.build().fetch_all(&mut **tx).await? {
