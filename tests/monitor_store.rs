@@ -1272,6 +1272,18 @@ async fn hostile_strings_are_stored_unchanged(store: MonitorStore) {
         };
         assert_eq!(store.record_received(&m).await.unwrap(), Received::New);
         store.set_answer(&uuid, &big).await.unwrap();
+        store.set_canonical_json(&uuid, text).await.unwrap();
+        assert_eq!(
+            store
+                .get(&uuid)
+                .await
+                .unwrap()
+                .unwrap()
+                .canonical_json
+                .as_deref(),
+            Some(text.replace('\0', "\u{FFFD}").as_str())
+        );
+        store.set_canonical_json(&uuid, &big).await.unwrap();
         store
             .set_situation(&uuid, Situation::Falhou, Stage::Validated, Some(&big))
             .await
@@ -1367,6 +1379,7 @@ async fn unknown_messages_are_reported(store: MonitorStore) {
             .await
     ));
     assert!(is_unknown(store.set_answer("missing", "x").await));
+    assert!(is_unknown(store.set_canonical_json("missing", "{}").await));
     assert!(is_unknown(
         store
             .add_timeline("missing", None, Stage::Mapped, Situation::Falhou, "x")
@@ -1613,13 +1626,7 @@ async fn an_unclaimed_attempt_counts_only_when_it_could_have_started(store: Moni
     }
 
     // Waiting: it counts, as a claim and its outcome would.
-    assert_eq!(
-        store
-            .settle_attempt("settle-1", "omni", &delivered)
-            .await
-            .unwrap(),
-        Some(1)
-    );
+    assert_eq!(settled(&store, "settle-1", &delivered).await, Some(1));
     let record = store.get("settle-1").await.unwrap().unwrap();
     assert_eq!(
         (record.situation, record.stage),
@@ -1631,13 +1638,7 @@ async fn an_unclaimed_attempt_counts_only_when_it_could_have_started(store: Moni
         (Situation::Finalizada, Some(1))
     );
     // Settled already: a second copy does not count.
-    assert_eq!(
-        store
-            .settle_attempt("settle-1", "omni", &delivered)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(settled(&store, "settle-1", &delivered).await, None);
     assert_eq!(
         store
             .delivery("settle-1", "omni")
@@ -1653,13 +1654,7 @@ async fn an_unclaimed_attempt_counts_only_when_it_could_have_started(store: Moni
         store.start_delivery("settle-2", "omni").await.unwrap(),
         DeliveryStart::Started { attempt: 1 }
     ));
-    assert_eq!(
-        store
-            .settle_attempt("settle-2", "omni", &delivered)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(settled(&store, "settle-2", &delivered).await, None);
     let delivery = store.delivery("settle-2", "omni").await.unwrap().unwrap();
     assert_eq!(
         (delivery.situation, delivery.attempts),
@@ -1671,20 +1666,8 @@ async fn an_unclaimed_attempt_counts_only_when_it_could_have_started(store: Moni
         error: "the topic refused it".into(),
         retry_at: now_millis() + 60_000,
     };
-    assert_eq!(
-        store
-            .settle_attempt("settle-3", "omni", &later)
-            .await
-            .unwrap(),
-        Some(1)
-    );
-    assert_eq!(
-        store
-            .settle_attempt("settle-3", "omni", &delivered)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(settled(&store, "settle-3", &later).await, Some(1));
+    assert_eq!(settled(&store, "settle-3", &delivered).await, None);
     let due = DeliveryOutcome::Failed {
         error: "the topic refused it again".into(),
         retry_at: now_millis() - 1,
@@ -1692,20 +1675,8 @@ async fn an_unclaimed_attempt_counts_only_when_it_could_have_started(store: Moni
     // A reprocess puts it back in the queue (attempts at 0); a failure whose retry is
     // already due leaves it startable, so the next copy counts.
     store.reset_for_reprocess("settle-3", "omni").await.unwrap();
-    assert_eq!(
-        store
-            .settle_attempt("settle-3", "omni", &due)
-            .await
-            .unwrap(),
-        Some(1)
-    );
-    assert_eq!(
-        store
-            .settle_attempt("settle-3", "omni", &delivered)
-            .await
-            .unwrap(),
-        Some(2)
-    );
+    assert_eq!(settled(&store, "settle-3", &due).await, Some(1));
+    assert_eq!(settled(&store, "settle-3", &delivered).await, Some(2));
     let record = store.get("settle-3").await.unwrap().unwrap();
     assert_eq!(record.situation, Situation::Finalizada);
 
@@ -1715,6 +1686,11 @@ async fn an_unclaimed_attempt_counts_only_when_it_could_have_started(store: Moni
             .await,
         Err(MonitorError::UnknownMessage { .. })
     ));
+}
+
+/// `settle_attempt` along the route "omni", which must not fail.
+async fn settled(store: &MonitorStore, uuid: &str, outcome: &DeliveryOutcome) -> Option<i64> {
+    store.settle_attempt(uuid, "omni", outcome).await.unwrap()
 }
 
 async fn pending_deliveries_come_oldest_message_first(store: MonitorStore) {

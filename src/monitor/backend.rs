@@ -330,16 +330,9 @@ pub(crate) async fn set_canonical_json(
     uuid: &str,
     json: &str,
 ) -> Result<(), MonitorError> {
-    let updated =
-        sqlx::query("UPDATE monitor_payloads SET canonical_json = $2 WHERE message_uuid = $1")
-            .bind(text(uuid))
-            .bind(text(json))
-            .execute(pool)
-            .await?
-            .rows_affected();
-    if updated == 0 {
-        return Err(unknown(uuid));
-    }
+    let mut tx = begin(pool).await?;
+    replace_canonical_json(&mut tx, uuid, json).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -394,11 +387,16 @@ pub(super) async fn replace_canonical_json(
     uuid: &str,
     json: &str,
 ) -> Result<(), MonitorError> {
-    sqlx::query("UPDATE monitor_payloads SET canonical_json = $2 WHERE message_uuid = $1")
-        .bind(text(uuid))
-        .bind(text(json))
-        .execute(&mut **tx)
-        .await?;
+    let updated =
+        sqlx::query("UPDATE monitor_payloads SET canonical_json = $2 WHERE message_uuid = $1")
+            .bind(text(uuid))
+            .bind(text(json))
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+    if updated == 0 {
+        return Err(unknown(uuid));
+    }
     Ok(())
 }
 
