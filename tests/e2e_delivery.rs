@@ -585,6 +585,67 @@ async fn a_failing_kafka_route_is_parked_after_max_attempts() {
     e.stop().await;
 }
 
+/// A Kafka route's consumer appends what it polls itself, except a message whose order has an
+/// earlier message still waiting for a retry along the route: that one waits behind it, while
+/// other orders' messages go at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_route_keeps_an_orders_messages_in_order_around_a_retry() {
+    let e = Eaibus::start(
+        "routeorder",
+        Options {
+            route_topic_down: true,
+            backoff_initial_ms: 1_500,
+            backoff_max_ms: 1_500,
+            ..Options::default()
+        },
+    )
+    .await;
+    let first = fresh_uuid();
+    let (status, _) = e.post_json(&small_trace_order(&first, "000920")).await;
+    assert_eq!(status, 202);
+    e.wait_delivery(&first, &e.routes.omni, Situation::Falhou)
+        .await;
+    e.route_topic_down
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+
+    let (later, other) = (fresh_uuid(), fresh_uuid());
+    for (uuid, order) in [(&later, "000920"), (&other, "000921")] {
+        let (status, _) = e.post_json(&small_trace_order(uuid, order)).await;
+        assert_eq!(status, 202);
+    }
+    assert_eq!(
+        e.record(&later).await.business_key,
+        e.record(&first).await.business_key
+    );
+    e.wait_on_topic(&e.omni_topic, &other).await;
+    e.wait_on_topic(&e.omni_topic, &later).await;
+    let records = e.topic_records(&e.omni_topic).await;
+    let at = |uuid: &str| {
+        records
+            .iter()
+            .find(|r| r.header("uuid") == Some(uuid))
+            .map(|r| (r.partition, r.offset))
+            .unwrap_or_else(|| {
+                panic!("the order's later message reached the topic before {uuid}, its retry")
+            })
+    };
+    let (first_at, later_at) = (at(&first), at(&later));
+    assert_eq!(first_at.0, later_at.0, "one order, one partition");
+    assert!(
+        first_at.1 < later_at.1,
+        "the later message of the order went before the retried one: {first_at:?} {later_at:?}"
+    );
+    let mut attempts = Vec::new();
+    for uuid in [&first, &later, &other] {
+        let delivery = e
+            .wait_delivery(uuid, &e.routes.omni, Situation::Finalizada)
+            .await;
+        attempts.push(delivery.attempts);
+    }
+    assert_eq!(attempts, [2, 1, 1]);
+    e.stop().await;
+}
+
 /// What a route delivers is what ingest appended to the log, De/Para applied: OMNI reads its
 /// own sale id in a DocumentTraceabilityOrder, not Protheus'.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -132,6 +132,7 @@ contract!(
     learned_depara_is_kept_per_message,
     pending_deliveries_come_oldest_message_first,
     a_batch_of_plans_is_stored_at_once,
+    a_route_consumers_own_deliveries_are_gated_and_recorded,
     concurrent_writes_of_many_messages_are_grouped_faithfully,
     an_unclaimed_attempt_counts_only_when_it_could_have_started,
     resolutions_hold_until_a_reprocess,
@@ -1472,6 +1473,120 @@ async fn a_batch_of_plans_is_stored_at_once(store: MonitorStore) {
     let again = store.plan_deliveries("omni", &uuids, 1).await.unwrap();
     assert!(again.is_empty(), "{again:?}");
     assert_eq!(store.pending_deliveries("omni", 10).await.unwrap().len(), 2);
+}
+
+/// A route consumer that appends a batch itself first asks which messages the store knows,
+/// which have a delivery along the route already, and which keys still have one pending there
+/// (their later messages must wait); then it records what it delivered in one write.
+async fn a_route_consumers_own_deliveries_are_gated_and_recorded(store: MonitorStore) {
+    for uuid in [
+        "own-1",
+        "own-2",
+        "own-waiting",
+        "own-retry",
+        "own-parked",
+        "own-done",
+    ] {
+        store
+            .record_received(&message(uuid, "DocumentTraceabilityOrder"))
+            .await
+            .unwrap();
+    }
+    // own-waiting: planned; own-retry: failed with a retry planned; own-parked: Bloqueado;
+    // own-done: delivered. Only the first two hold their key back.
+    store.plan_delivery("own-waiting", "omni", 0).await.unwrap();
+    for (uuid, outcome) in [
+        (
+            "own-retry",
+            DeliveryOutcome::Failed {
+                error: "the topic refused it".into(),
+                retry_at: now_millis() + 60_000,
+            },
+        ),
+        (
+            "own-parked",
+            DeliveryOutcome::Parked {
+                error: "the topic refused it four times".into(),
+            },
+        ),
+        (
+            "own-done",
+            DeliveryOutcome::Delivered {
+                response: "appended at t/0/0".into(),
+            },
+        ),
+    ] {
+        store.plan_delivery(uuid, "omni", 0).await.unwrap();
+        assert!(matches!(
+            store.start_delivery(uuid, "omni").await.unwrap(),
+            DeliveryStart::Started { .. }
+        ));
+        store.record_attempt(uuid, "omni", &outcome).await.unwrap();
+    }
+    let uuids = ["own-1", "own-unknown", "own-done", "own-waiting"];
+    let keys: Vec<String> = [
+        "own-1",
+        "own-waiting",
+        "own-retry",
+        "own-parked",
+        "own-done",
+    ]
+    .iter()
+    .map(|u| format!("KEY-{u}"))
+    .collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let gate = store.delivery_gate("omni", &uuids, &keys).await.unwrap();
+    let set = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect();
+    assert_eq!(gate.known, set(&["own-1", "own-done", "own-waiting"]));
+    assert_eq!(gate.has_delivery, set(&["own-done", "own-waiting"]));
+    assert_eq!(gate.busy_keys, set(&["KEY-own-waiting", "KEY-own-retry"]));
+    // Another route sees none of them.
+    let elsewhere = store
+        .delivery_gate("protheus", &uuids, &keys)
+        .await
+        .unwrap();
+    assert!(elsewhere.has_delivery.is_empty() && elsewhere.busy_keys.is_empty());
+
+    let delivered: Vec<(String, String)> = ["own-1", "own-unknown", "own-2", "own-done"]
+        .iter()
+        .map(|u| ((*u).to_owned(), format!("appended at t/0/{u}")))
+        .collect();
+    let recorded = store.record_delivered("omni", &delivered).await.unwrap();
+    assert_eq!(recorded, vec!["own-1".to_owned(), "own-2".to_owned()]);
+    for uuid in ["own-1", "own-2"] {
+        let delivery = store.delivery(uuid, "omni").await.unwrap().unwrap();
+        assert_eq!(
+            (delivery.situation, delivery.attempts),
+            (Situation::Finalizada, 1)
+        );
+        assert_eq!(
+            delivery.response.as_deref(),
+            Some(format!("appended at t/0/{uuid}").as_str())
+        );
+        assert_eq!(
+            situation(&store, uuid).await,
+            (Situation::Finalizada, Stage::Delivered)
+        );
+        let last = store.timeline(uuid).await.unwrap().pop().unwrap();
+        assert_eq!(
+            (last.situation, last.attempt, last.route.as_deref()),
+            (Situation::Finalizada, Some(1), Some("omni"))
+        );
+    }
+    // own-done keeps its own delivery; nothing was made up for the unknown message.
+    let done = store.delivery("own-done", "omni").await.unwrap().unwrap();
+    assert_eq!(done.response.as_deref(), Some("appended at t/0/0"));
+    assert!(store.get("own-unknown").await.unwrap().is_none());
+    assert!(
+        store
+            .pending_deliveries("omni", 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|p| { !["own-1", "own-2"].contains(&p.delivery.uuid.as_str()) })
+    );
+    let again = store.record_delivered("omni", &delivered).await.unwrap();
+    assert!(again.is_empty(), "{again:?}");
 }
 
 /// Writes arriving together are committed together (ingest's received and progress, delivery

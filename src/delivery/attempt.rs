@@ -122,25 +122,19 @@ impl Deliverer {
         route: &Route,
         attempt: i64,
     ) -> (Option<DeliveryOutcome>, Verdict) {
-        let record = NewRecord::new(&route.target, Some(key), payload)
-            .header("uuid", header.uuid())
-            .header("transaction", header.transaction())
-            .header("version", header.version().unwrap_or_default())
-            .header("format", format)
-            .header("route", &route.name);
+        let identity = (
+            header.uuid(),
+            header.transaction(),
+            header.version().unwrap_or_default(),
+        );
+        let record = route_record(route, key, payload, identity, format);
         match self.bus.log.append(vec![record]).await {
-            Ok(positions) => {
-                let at = positions
-                    .first()
-                    .map(|p| format!("{}/{}/{}", p.topic, p.partition, p.offset))
-                    .unwrap_or_default();
-                (
-                    Some(DeliveryOutcome::Delivered {
-                        response: format!("appended at {at}"),
-                    }),
-                    Verdict::Accepted,
-                )
-            }
+            Ok(positions) => (
+                Some(DeliveryOutcome::Delivered {
+                    response: appended_at(positions.first()),
+                }),
+                Verdict::Accepted,
+            ),
             Err(e) => {
                 let error = format!("the topic {} refused the message: {e}", route.target);
                 let outcome = if e.is_retryable() {
@@ -432,7 +426,7 @@ impl Deliverer {
 
     /// What follows an outcome besides the monitor store: a dead letter to the DLQ, the log
     /// line, the route's sync run and the latency figures.
-    async fn announce(
+    pub(super) async fn announce(
         &self,
         sent: Sent<'_>,
         route: &Route,
@@ -475,12 +469,37 @@ impl Deliverer {
     }
 }
 
+/// A message as a route's topic gets it: keyed like the log, with its identity (UUID,
+/// transaction, version), its format and the route in the headers.
+pub(super) fn route_record(
+    route: &Route,
+    key: &str,
+    payload: impl Into<Vec<u8>>,
+    (uuid, transaction, version): (&str, &str, &str),
+    format: &str,
+) -> NewRecord {
+    NewRecord::new(&route.target, Some(key), payload)
+        .header("uuid", uuid)
+        .header("transaction", transaction)
+        .header("version", version)
+        .header("format", format)
+        .header("route", &route.name)
+}
+
+/// The response kept for an append to a route's topic: where it landed.
+pub(super) fn appended_at(position: Option<&crate::log::Position>) -> String {
+    let at = position
+        .map(|p| format!("{}/{}/{}", p.topic, p.partition, p.offset))
+        .unwrap_or_default();
+    format!("appended at {at}")
+}
+
 /// What an outcome is recorded about: the message's identity, and its canonical JSON for a
 /// dead letter (written only then).
-struct Sent<'a> {
-    uuid: &'a str,
-    transaction: &'a str,
-    canonical: &'a (dyn Fn() -> String + Sync),
+pub(super) struct Sent<'a> {
+    pub uuid: &'a str,
+    pub transaction: &'a str,
+    pub canonical: &'a (dyn Fn() -> String + Sync),
 }
 
 fn permanent(e: &ClientError) -> DeliveryOutcome {

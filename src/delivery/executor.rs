@@ -9,8 +9,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::warn;
 
-use super::{Deliverer, group_of, now_ms};
+use super::{Deliverer, direct, group_of, now_ms};
 use crate::adapter::RouteKind;
+use crate::log::Record;
 use crate::message::{Format, MessageType};
 use crate::monitor::{Situation, Stage};
 
@@ -56,23 +57,26 @@ pub(crate) async fn consume(
                 continue;
             }
         };
-        // One plan for the whole batch, then one commit per partition: each is a write.
-        let mut to_plan = Vec::new();
+        // What the consumer may deliver itself goes now (direct.rs); one plan for the rest of
+        // the batch, then one commit per partition: each is a write.
+        let mut to_send = Vec::new();
         let mut last: BTreeMap<(String, i32), i64> = BTreeMap::new();
         for record in &records {
             crate::telemetry::global()
                 .log_accepted(record.header("uuid").unwrap_or(""), record.timestamp_ms);
             let is_business = record.header("type").is_none_or(|t| t == "BusinessMessage");
-            if is_business
-                && let Some(uuid) = plan_record(&deliverer, &route, &record.payload).await
-            {
-                to_plan.push(uuid);
+            if is_business && let Some(item) = plan_record(&deliverer, &route, record).await {
+                to_send.push(item);
             }
             let at = last
                 .entry((record.topic.clone(), record.partition))
                 .or_insert(record.offset);
             *at = (*at).max(record.offset);
         }
+        let Some(to_plan) = direct::deliver(&deliverer, &route, to_send, &mut shutdown).await
+        else {
+            return;
+        };
         if !store_plans(&deliverer, &route, &to_plan, &mut shutdown).await {
             return;
         }
@@ -92,27 +96,41 @@ pub(crate) async fn consume(
     }
 }
 
-/// Stores the deliveries planned from one batch, trying again while the monitor store is
-/// unavailable: the batch's offsets are committed only after. False when shut down first.
+/// Stores the deliveries planned from one batch: the batch's offsets are committed only after.
+/// False when shut down first.
 async fn store_plans(
     deliverer: &Deliverer,
     route: &str,
     uuids: &[String],
     shutdown: &mut watch::Receiver<bool>,
 ) -> bool {
+    let monitor = &deliverer.bus.monitor;
+    until_stored(route, shutdown, || {
+        monitor.plan_deliveries(route, uuids, now_ms())
+    })
+    .await
+    .is_some()
+}
+
+/// Runs `write` until the monitor store takes it, waiting longer after each failure; `None`
+/// when shut down first.
+pub(super) async fn until_stored<T, F, W>(
+    route: &str,
+    shutdown: &mut watch::Receiver<bool>,
+    mut write: W,
+) -> Option<T>
+where
+    W: FnMut() -> F,
+    F: std::future::Future<Output = Result<T, crate::monitor::MonitorError>>,
+{
     let mut wait = Duration::from_millis(100);
     loop {
-        match deliverer
-            .bus
-            .monitor
-            .plan_deliveries(route, uuids, now_ms())
-            .await
-        {
-            Ok(_) => return true,
+        match write().await {
+            Ok(done) => return Some(done),
             Err(e) => {
-                warn!(route, error = %e, "Deliveries could not be planned; trying again.");
+                warn!(route, error = %e, "The monitor store did not take a route's batch; trying again.");
                 tokio::select! {
-                    _ = shutdown.changed() => return false,
+                    _ = shutdown.changed() => return None,
                     _ = tokio::time::sleep(wait) => {}
                 }
                 wait = (wait * 2).min(Duration::from_secs(5));
@@ -121,10 +139,15 @@ async fn store_plans(
     }
 }
 
-/// Reads one record of the route's topics: the UUID to plan a delivery for along `route`, if an
-/// adapter of the route sends it and its send condition holds. The header decides; the content
-/// is read only for a send condition.
-async fn plan_record(deliverer: &Deliverer, route: &str, payload: &[u8]) -> Option<String> {
+/// Reads one record of the route's topics: the message to deliver along `route`, if an adapter
+/// of the route sends it and its send condition holds. The header decides; the content is read
+/// only for a send condition.
+async fn plan_record<'r>(
+    deliverer: &Deliverer,
+    route: &str,
+    record: &'r Record,
+) -> Option<direct::Item<'r>> {
+    let payload = record.payload.as_slice();
     let bus = &deliverer.bus;
     let codec = bus.codec();
     let header = match codec.decode_json_header(payload) {
@@ -136,8 +159,10 @@ async fn plan_record(deliverer: &Deliverer, route: &str, payload: &[u8]) -> Opti
         }
     };
     let table = bus.adapter_table();
+    let to_topic = table.routes().get(route).map(|r| r.kind) == Some(RouteKind::Kafka);
     let mut message = None;
-    let mut plan = None;
+    // Whether to send it, and whether the route takes the stored text as it is.
+    let mut plan: Option<bool> = None;
     for adapter in table
         .senders_for(&header)
         .into_iter()
@@ -163,7 +188,10 @@ async fn plan_record(deliverer: &Deliverer, route: &str, payload: &[u8]) -> Opti
         };
         let uuid = header.uuid();
         match verdict {
-            Ok(true) => plan = Some(uuid.to_owned()),
+            Ok(true) => {
+                let as_stored = to_topic && adapter.format == Format::Json;
+                plan = Some(plan.unwrap_or(true) && as_stored);
+            }
             Ok(false) => {
                 let detail = format!(
                     "The send condition of adapter {} is false; not sent to {route}.",
@@ -197,7 +225,21 @@ async fn plan_record(deliverer: &Deliverer, route: &str, payload: &[u8]) -> Opti
             }
         }
     }
-    plan
+    let direct = plan?;
+    let uuid = header.uuid().to_owned();
+    let key = record
+        .key
+        .as_deref()
+        .and_then(|k| std::str::from_utf8(k).ok())
+        .map_or_else(|| uuid.clone(), str::to_owned);
+    Some(direct::Item {
+        uuid,
+        key,
+        direct,
+        transaction: header.transaction().to_owned(),
+        version: header.version().unwrap_or_default().to_owned(),
+        payload,
+    })
 }
 
 /// Runs the route's due deliveries, oldest first, one at a time per key.

@@ -9,6 +9,7 @@
 //! order's messages reach the target in order.
 
 mod attempt;
+mod direct;
 mod executor;
 mod runs;
 

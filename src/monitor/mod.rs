@@ -36,10 +36,10 @@ use sqlx::sqlite::SqlitePool;
 pub use error::MonitorError;
 pub use model::DeliveryReplay;
 pub use model::{
-    DEFAULT_PAGE_SIZE, DeliveryOutcome, DeliveryRecord, DeliveryStart, Direction, Format,
-    LearnedDePara, MAX_PAGE_SIZE, MessageFilter, MessagePage, MessageRecord, MessageSummary,
-    MonitorCounts, NewMessage, PendingDelivery, Progress, Received, Situation, Stage, Step,
-    TimelineEntry, TransactionRouteCounts, aggregate_situation,
+    DEFAULT_PAGE_SIZE, DeliveryGate, DeliveryOutcome, DeliveryRecord, DeliveryStart, Direction,
+    Format, LearnedDePara, MAX_PAGE_SIZE, MessageFilter, MessagePage, MessageRecord,
+    MessageSummary, MonitorCounts, NewMessage, PendingDelivery, Progress, Received, Situation,
+    Stage, Step, TimelineEntry, TransactionRouteCounts, aggregate_situation,
 };
 
 /// How long a started delivery attempt belongs to its worker before the retry scheduler may
@@ -313,6 +313,32 @@ impl MonitorStore {
         }
         let now = time::now_millis();
         on_backend!(self, plan_deliveries(route, uuids, due_at, now))
+    }
+
+    /// Records deliveries along `route` that succeeded at their first attempt without being
+    /// planned (a route consumer appended them to the route's topic itself): (UUID, response)
+    /// each. Messages the store does not know, and those that have a delivery along `route`
+    /// already, are left out. Returns the UUIDs recorded.
+    pub async fn record_delivered(
+        &self,
+        route: &str,
+        delivered: &[(String, String)],
+    ) -> Result<Vec<String>, MonitorError> {
+        if delivered.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = time::now_millis();
+        on_backend!(self, record_delivered(route, delivered, now))
+    }
+
+    /// What a route consumer reads before it delivers messages itself: see [`DeliveryGate`].
+    pub async fn delivery_gate(
+        &self,
+        route: &str,
+        uuids: &[&str],
+        keys: &[&str],
+    ) -> Result<DeliveryGate, MonitorError> {
+        on_reader!(self, delivery_gate(route, uuids, keys))
     }
 
     /// Claims the next attempt along `route` (Executando), creating the delivery if needed.

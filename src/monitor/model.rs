@@ -357,6 +357,16 @@ pub struct PendingDelivery {
     pub canonical_json: Option<String>,
 }
 
+/// What a route consumer needs to know before it delivers a polled batch itself (see
+/// `delivery/direct.rs`): which messages the store knows, which of them already have a delivery
+/// along the route, and which business keys have an earlier delivery still pending there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryGate {
+    pub known: std::collections::HashSet<String>,
+    pub has_delivery: std::collections::HashSet<String>,
+    pub busy_keys: std::collections::HashSet<String>,
+}
+
 /// How one delivery attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryOutcome {

@@ -67,6 +67,10 @@ pub(super) use resolution_sql::*;
 mod sync_run_sql;
 pub(super) use sync_run_sql::*;
 #[allow(clippy::duplicate_mod)]
+#[path = "delivery_gate_sql.rs"]
+mod delivery_gate_sql;
+pub(super) use delivery_gate_sql::*;
+#[allow(clippy::duplicate_mod)]
 #[path = "write_batch_sql.rs"]
 mod write_batch_sql;
 pub(super) use write_batch_sql::*;

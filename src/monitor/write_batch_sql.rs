@@ -660,58 +660,102 @@ pub(crate) async fn plan_deliveries(
     due_at: i64,
     now: i64,
 ) -> Result<Vec<String>, MonitorError> {
+    let items: Vec<(&str, Option<&str>)> = uuids.iter().map(|u| (u.as_str(), None)).collect();
+    insert_deliveries(pool, route, &items, due_at, now).await
+}
+
+/// Records deliveries along `route` that a route consumer made itself (see
+/// `MonitorStore::record_delivered`): (UUID, response) each; returns the UUIDs recorded.
+pub(crate) async fn record_delivered(
+    pool: &Pool<Db>,
+    route: &str,
+    delivered: &[(String, String)],
+    now: i64,
+) -> Result<Vec<String>, MonitorError> {
+    let items: Vec<(&str, Option<&str>)> = delivered
+        .iter()
+        .map(|(uuid, response)| (uuid.as_str(), Some(response.as_str())))
+        .collect();
+    insert_deliveries(pool, route, &items, now, now).await
+}
+
+/// Inserts a delivery along `route` for each known message of `items` that has none there yet:
+/// waiting and due at `due_at` when it comes without a response, delivered by its first
+/// attempt when it comes with one. Returns the UUIDs inserted, in the order given.
+async fn insert_deliveries(
+    pool: &Pool<Db>,
+    route: &str,
+    items: &[(&str, Option<&str>)],
+    due_at: i64,
+    now: i64,
+) -> Result<Vec<String>, MonitorError> {
     let mut tx = begin(pool).await?;
-    let mut named: Vec<&str> = uuids.iter().map(String::as_str).collect();
+    let mut named: Vec<&str> = items.iter().map(|(uuid, _)| *uuid).collect();
     named.sort_unstable();
     named.dedup();
     let known = lock_messages(&mut tx, &named).await?;
-    let mut to_plan: Vec<&str> = Vec::with_capacity(known.len());
+    let mut to_insert: Vec<(&str, Option<&str>)> = Vec::with_capacity(known.len());
     let mut seen = HashSet::with_capacity(known.len());
-    for uuid in uuids {
-        if known.contains(uuid.as_str()) && seen.insert(uuid.as_str()) {
-            to_plan.push(uuid);
+    for &(uuid, response) in items {
+        if known.contains(uuid) && seen.insert(uuid) {
+            to_insert.push((uuid, response));
         }
     }
-    let mut planned_now = HashSet::new();
-    for chunk in to_plan.chunks(ROWS_PER_STATEMENT) {
+    let mut inserted = HashSet::new();
+    for chunk in to_insert.chunks(ROWS_PER_STATEMENT) {
         let mut insert = QueryBuilder::<Db>::new(
             "INSERT INTO monitor_deliveries (message_uuid, route, situation, stage, attempts, \
-             next_attempt_at, created_at, updated_at) ",
+             next_attempt_at, delivered_at, response, created_at, updated_at) ",
         );
-        insert.push_values(chunk, |mut row, uuid| {
+        insert.push_values(chunk, |mut row, (uuid, response)| {
+            let (situation, stage) = initial_state(response.is_some());
             row.push_bind(text(uuid))
                 .push_bind(text(route))
-                .push_bind(Situation::AguardandoExecucao.code())
-                .push_bind(Stage::Routed.code())
-                .push("0")
-                .push_bind(due_at)
+                .push_bind(situation.code())
+                .push_bind(stage.code())
+                .push_bind(i64::from(response.is_some()))
+                .push_bind(response.is_none().then_some(due_at))
+                .push_bind(response.is_some().then_some(now))
+                .push_bind(response.map(text))
                 .push_bind(now)
                 .push_bind(now);
         });
         insert.push(" ON CONFLICT (message_uuid, route) DO NOTHING RETURNING message_uuid");
         for row in insert.build().fetch_all(&mut *tx).await? {
-            planned_now.insert(row.try_get::<String, _>(0)?);
+            inserted.insert(row.try_get::<String, _>(0)?);
         }
     }
-    let planned: Vec<&str> = to_plan
+    let done: Vec<(&str, Option<&str>)> = to_insert
         .into_iter()
-        .filter(|u| planned_now.contains(&text(u)))
+        .filter(|(uuid, _)| inserted.contains(&text(uuid)))
         .collect();
-    let timeline: Vec<TimelineRow<'_>> = planned
+    let timeline: Vec<TimelineRow<'_>> = done
         .iter()
-        .map(|uuid| TimelineRow {
-            uuid,
-            route: Some(route),
-            at: now,
-            stage: Stage::Routed,
-            situation: Situation::AguardandoExecucao,
-            attempt: None,
-            detail: None,
+        .map(|&(uuid, response)| {
+            let (situation, stage) = initial_state(response.is_some());
+            TimelineRow {
+                uuid,
+                route: Some(route),
+                at: now,
+                stage,
+                situation,
+                attempt: response.is_some().then_some(1),
+                detail: response.filter(|r| !r.is_empty()).map(shorten),
+            }
         })
         .collect();
     insert_timeline(&mut tx, &timeline).await?;
-    let touched: BTreeMap<&str, Option<&str>> = planned.iter().map(|u| (*u, None)).collect();
+    let touched: BTreeMap<&str, Option<&str>> = done.iter().map(|(u, _)| (*u, None)).collect();
     refresh_aggregates(&mut tx, &touched, now).await?;
     tx.commit().await?;
-    Ok(planned.into_iter().map(str::to_owned).collect())
+    Ok(done.into_iter().map(|(uuid, _)| uuid.to_owned()).collect())
+}
+
+/// A new delivery's situation and stage: waiting for the executor, or delivered already.
+fn initial_state(delivered: bool) -> (Situation, Stage) {
+    if delivered {
+        (Situation::Finalizada, Stage::Delivered)
+    } else {
+        (Situation::AguardandoExecucao, Stage::Routed)
+    }
 }

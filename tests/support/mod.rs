@@ -11,6 +11,7 @@ pub mod fake_protheus;
 pub mod messages;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -177,6 +178,9 @@ pub struct Eaibus {
     pub routes: Routes,
     /// The Kafka route's topic (OMNI reads order traceability there).
     pub omni_topic: String,
+    /// With `route_topic_down`: while true, appends to the route's topic fail; a test may
+    /// bring the topic back.
+    pub route_topic_down: Arc<AtomicBool>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -352,10 +356,12 @@ impl Eaibus {
                 .await
                 .expect("the route topic");
         }
+        let route_topic_down = Arc::new(AtomicBool::new(options.route_topic_down));
         if options.route_topic_down {
             bus.log = Arc::new(TopicDown {
                 inner: bus.log.clone(),
                 topic: omni_topic.clone(),
+                down: route_topic_down.clone(),
             });
         }
         let deliverer = Deliverer::new(bus.clone());
@@ -402,6 +408,7 @@ impl Eaibus {
             prefix,
             routes,
             omni_topic,
+            route_topic_down,
             stop,
             tasks,
         }
@@ -723,6 +730,7 @@ where
 struct TopicDown {
     inner: Arc<dyn EventLog>,
     topic: String,
+    down: Arc<AtomicBool>,
 }
 
 #[async_trait::async_trait]
@@ -732,7 +740,7 @@ impl EventLog for TopicDown {
     }
 
     async fn append(&self, records: Vec<NewRecord>) -> Result<Vec<Position>, LogError> {
-        if records.iter().any(|r| r.topic == self.topic) {
+        if self.down.load(Ordering::SeqCst) && records.iter().any(|r| r.topic == self.topic) {
             return Err(LogError::Unavailable(format!(
                 "test: the broker of {} is down",
                 self.topic
