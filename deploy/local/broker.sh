@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A local Kafka-protocol broker for tests: tansu 0.6.0 with SQLite storage in a temporary
 # directory, listening on 127.0.0.1:9092 (EAIBUS_BROKER_PORT overrides the port).
+# EAIBUS_BROKER_STORAGE=memory keeps the records in memory instead: tansu's SQLite storage costs
+# the broker far more per fetched record, so load figures taken on it measure the broker.
 #   deploy/local/broker.sh start    install tansu when missing, start it, wait until it answers
 #   deploy/local/broker.sh stop     stop it and remove its directory
 #   deploy/local/broker.sh status   say whether it runs (exit 0) or not (exit 1)
@@ -12,6 +14,11 @@ PORT="${EAIBUS_BROKER_PORT:-9092}"
 # One directory per port holds the data file, the log and the pid file.
 DIR="${TMPDIR:-/tmp}/eaibus-broker-$PORT"
 PID_FILE="$DIR/tansu.pid"
+case "${EAIBUS_BROKER_STORAGE:-sqlite}" in
+  sqlite) STORAGE="sqlite://tansu.db" ;;
+  memory) STORAGE="memory://tansu/" ;;
+  *) echo "broker: EAIBUS_BROKER_STORAGE is sqlite or memory, not ${EAIBUS_BROKER_STORAGE}" >&2; exit 2 ;;
+esac
 
 log() { echo "broker: $*" >&2; }
 
@@ -72,7 +79,7 @@ start() {
     exec nohup "$tansu" broker \
       --listener-url "tcp://$HOST:$PORT" \
       --advertised-listener-url "tcp://$HOST:$PORT" \
-      --storage-engine "sqlite://tansu.db" \
+      --storage-engine "$STORAGE" \
       >"$DIR/tansu.log" 2>&1 </dev/null
   ) &
   echo $! >"$PID_FILE"
