@@ -35,6 +35,8 @@ pub struct Bus {
     /// UUIDs this process is ingesting right now: a repeat that arrives meanwhile waits for the
     /// first copy's answer instead of being appended twice.
     pub in_flight: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// UUIDs this process appended lately (see `ingest/appended.rs`).
+    pub appended: Arc<crate::ingest::appended::Appended>,
 }
 
 /// Holds a UUID in [`Bus::in_flight`] until dropped.
@@ -179,6 +181,7 @@ impl Bus {
             depara,
             delivery: None,
             in_flight: Arc::default(),
+            appended: Arc::default(),
         };
         bus.ensure_topics().await?;
         crate::order::ensure_topics(&bus).await?;

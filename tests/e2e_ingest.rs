@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use eaibus::monitor::{MessageFilter, Situation};
+use eaibus::monitor::{MessageFilter, NewMessage, Progress, Situation, Stage};
 use serde_json::{Value, json};
 use support::*;
 
@@ -93,6 +93,50 @@ async fn a_soap_message_sent_twice_gets_the_same_receipt() {
         1
     );
     assert_eq!(on_topic(&e, &e.omni_topic, &uuid).await, 1);
+    e.stop().await;
+}
+
+/// An async message is recorded with its Receipt just before the append. If eaibus stopped
+/// in between, the Receipt was never sent and the message is not in the log: its repeat must
+/// be appended and delivered, not answered with that Receipt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_of_a_message_recorded_but_never_appended_is_appended() {
+    let e = Eaibus::start("idemstop", Options::default()).await;
+    let first = fresh_uuid();
+    let (status, receipt) = e.post_json(&small_trace_order(&first, "000813")).await;
+    assert_eq!(status, 202, "{receipt}");
+    let kept = e.record(&first).await.answer.expect("a Receipt is kept");
+
+    // What the store holds when eaibus stopped between the record and the append.
+    let uuid = fresh_uuid();
+    let mut progress = Progress::default();
+    progress.step(Stage::Routed, Situation::AguardandoExecucao, "Adapter.");
+    progress.outcome = Some((Situation::AguardandoExecucao, Stage::Routed, None));
+    progress.answer = Some(kept);
+    let stopped = NewMessage {
+        business_key: Some("000814".into()),
+        ..NewMessage::new(&uuid, "DocumentTraceabilityOrder")
+    };
+    e.bus
+        .monitor
+        .record_received_with(&stopped, progress)
+        .await
+        .unwrap();
+
+    let (status, body) = e.post_json(&small_trace_order(&uuid, "000814")).await;
+    assert_eq!(status, 202, "{body}");
+    e.wait_on_topic(&e.omni_topic, &uuid).await;
+    assert_eq!(
+        on_topic(&e, &e.topic("DocumentTraceabilityOrder"), &uuid).await,
+        1
+    );
+    // Appended and answered now: a further repeat gets that answer and appends nothing.
+    let again = e.post_json(&small_trace_order(&uuid, "000814")).await;
+    assert_eq!(again, (status, body));
+    assert_eq!(
+        on_topic(&e, &e.topic("DocumentTraceabilityOrder"), &uuid).await,
+        1
+    );
     e.stop().await;
 }
 

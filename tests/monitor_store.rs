@@ -118,6 +118,7 @@ macro_rules! contract {
 
 contract!(
     record_received_is_idempotent,
+    a_message_is_recorded_with_the_steps_taken_before,
     concurrent_receipts_of_one_uuid_yield_one_new,
     refused_messages_keep_the_accounting,
     deliveries_drive_the_message_situation,
@@ -215,6 +216,116 @@ async fn record_received_is_idempotent(store: MonitorStore) {
             .as_deref()
             .unwrap()
             .contains("eai.inbound/0/42")
+    );
+}
+
+/// Ingest records a message once its checks are done, with their steps, its situation, its
+/// canonical form after De/Para and the answer to keep, in one write; a duplicate is left as it
+/// was. A kept answer can be withdrawn later (the append it was kept ahead of failed).
+async fn a_message_is_recorded_with_the_steps_taken_before(store: MonitorStore) {
+    // Concurrent, so that the store's group commit writes them together.
+    let uuids: Vec<String> = (0..12).map(|n| format!("steps-{n}")).collect();
+    let mut writes = tokio::task::JoinSet::new();
+    for uuid in &uuids {
+        let (store, uuid) = (store.clone(), uuid.clone());
+        writes.spawn(async move {
+            let mut progress = Progress::default();
+            progress.step(Stage::Validated, Situation::AguardandoExecucao, "Valid.");
+            progress.step(Stage::Routed, Situation::AguardandoExecucao, "Adapter X.");
+            progress.outcome = Some((Situation::AguardandoExecucao, Stage::Routed, None));
+            progress.answer = Some(format!("receipt of {uuid}"));
+            progress.canonical_json = Some(format!("{{\"mapped\":\"{uuid}\"}}"));
+            store
+                .record_received_with(&message(&uuid, "DocumentTraceabilityOrder"), progress)
+                .await
+        });
+    }
+    for result in writes.join_all().await {
+        assert!(matches!(result.unwrap(), Received::New));
+    }
+    for uuid in &uuids {
+        let record = store.get(uuid).await.unwrap().unwrap();
+        assert_eq!(
+            (record.situation, record.stage),
+            (Situation::AguardandoExecucao, Stage::Routed)
+        );
+        assert_eq!(record.answer, Some(format!("receipt of {uuid}")));
+        assert_eq!(
+            record.canonical_json,
+            Some(format!("{{\"mapped\":\"{uuid}\"}}"))
+        );
+        assert_eq!(record.processed_at, None);
+        let stages: Vec<Stage> = store
+            .timeline(uuid)
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.stage)
+            .collect();
+        assert_eq!(stages, [Stage::Received, Stage::Validated, Stage::Routed]);
+    }
+
+    // A refusal recorded at once is settled, with its error.
+    let mut refusal = Progress::default();
+    refusal.step(Stage::Refused, Situation::Recusada, "/Content/x is missing");
+    refusal.outcome = Some((
+        Situation::Recusada,
+        Stage::Validated,
+        Some("/Content/x is missing".into()),
+    ));
+    let refused = message("steps-refused", "RetailSales");
+    store
+        .record_received_with(&refused, refusal.clone())
+        .await
+        .unwrap();
+    let record = store.get("steps-refused").await.unwrap().unwrap();
+    assert_eq!(record.situation, Situation::Recusada);
+    assert_eq!(record.last_error.as_deref(), Some("/Content/x is missing"));
+    assert!(record.processed_at.is_some());
+
+    // A duplicate keeps the first record as it was.
+    match store
+        .record_received_with(&message(&uuids[0], "DocumentTraceabilityOrder"), refusal)
+        .await
+        .unwrap()
+    {
+        Received::Duplicate(existing) => {
+            assert_eq!(existing.situation, Situation::AguardandoExecucao);
+            assert_eq!(existing.answer, Some(format!("receipt of {}", uuids[0])));
+        }
+        Received::New => panic!("a known UUID is a duplicate"),
+    }
+    assert_eq!(store.timeline(&uuids[0]).await.unwrap().len(), 4);
+
+    // Withdrawn: the answer goes, the rest stays.
+    let failed = Progress {
+        retract_answer: true,
+        ..Progress::default()
+    };
+    store.record_progress(&uuids[1], &failed).await.unwrap();
+    let record = store.get(&uuids[1]).await.unwrap().unwrap();
+    assert_eq!(record.answer, None);
+    assert_eq!(record.stage, Stage::Routed);
+    // Concurrent withdrawals go through the group commit.
+    let mut writes = tokio::task::JoinSet::new();
+    for uuid in &uuids[2..] {
+        let (store, uuid, failed) = (store.clone(), uuid.clone(), failed.clone());
+        writes.spawn(async move { store.record_progress(&uuid, &failed).await });
+    }
+    for result in writes.join_all().await {
+        result.unwrap();
+    }
+    for uuid in &uuids[2..] {
+        assert_eq!(store.get(uuid).await.unwrap().unwrap().answer, None);
+    }
+    assert!(
+        store
+            .get(&uuids[0])
+            .await
+            .unwrap()
+            .unwrap()
+            .answer
+            .is_some()
     );
 }
 

@@ -3,6 +3,7 @@
 //! is recorded in the monitor store as Recusada and sent to the DLQ with its reason.
 
 pub mod answer;
+pub mod appended;
 pub mod dlq;
 pub mod topics;
 
@@ -50,10 +51,16 @@ async fn wait_for_first_copy(bus: &Bus, header: &Header, uuid: &str) -> Answer {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         // Looked at before the store: the first copy writes its answer, then lets go.
         let first_done = bus.in_flight.lock().is_ok_and(|set| !set.contains(uuid));
-        if let Ok(Some(first)) = bus.monitor.get(uuid).await
-            && let Some(answer) = first.answer.as_deref().and_then(Answer::from_stored)
-        {
-            return answer;
+        if let Ok(Some(first)) = bus.monitor.get(uuid).await {
+            // Once the first copy is done, what it kept is its answer (a failed append withdrew
+            // the Receipt it had kept); before, only a final one is.
+            let kept = first.answer.as_deref().and_then(Answer::from_stored);
+            if first_done && let Some(answer) = kept {
+                return answer;
+            }
+            if let Some(answer) = final_answer(bus, &first).await {
+                return answer;
+            }
         }
         if first_done {
             break;
@@ -123,29 +130,9 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
         Some(claim) => claim,
         None => return wait_for_first_copy(bus, &message.header, &record.uuid).await,
     };
-    match bus.monitor.record_received(&record).await {
-        Ok(Received::New) => {}
-        Ok(Received::Duplicate(existing)) => {
-            if let Some(answer) = existing.answer.as_deref().and_then(Answer::from_stored) {
-                info!(uuid = %record.uuid, "A repeated message gets the answer of its first arrival.");
-                return answer;
-            }
-            // Known but never answered, and no copy is in progress here (eaibus stopped
-            // half-way, or the answer was not final): process it again. Appending twice is
-            // harmless: the log is at-least-once and consumers dedupe by UUID.
-        }
-        Err(e) => {
-            warn!(uuid = %record.uuid, error = %e, "The monitor store is unavailable.");
-            let problems = [Problem::new(
-                "UNAVAILABLE",
-                "the monitor store is unavailable; send again later",
-                "",
-            )];
-            return answer::refusal(&message.header, identity, 503, &problems);
-        }
-    }
 
-    // The steps below are written to the monitor store together, when the message is settled.
+    // The checks below only read. Their steps are written with the message when it is first
+    // recorded (`record_first`), in one write; a repeat of a known UUID is told apart there.
     let mut progress = Progress::default();
     if let Err(errors) = bus.registry.validate(&message) {
         let problems: Vec<Problem> = errors
@@ -191,8 +178,14 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
         );
         progress.outcome = Some((Situation::Finalizada, Stage::Delivered, None));
         progress.answer = Some(answer.to_stored());
-        write_progress(bus, &record.uuid, &progress).await;
-        return answer;
+        return match record_first(bus, &message.header, &record, &progress).await {
+            Ok(Recorded::New) => answer,
+            Ok(Recorded::Again) => {
+                write_progress(bus, &record.uuid, &progress).await;
+                answer
+            }
+            Err(first) => first,
+        };
     }
 
     let table = bus.adapter_table();
@@ -221,8 +214,10 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
         Stage::Routed,
         Situation::AguardandoExecucao,
         format!(
-            "Received by adapter {} ({}).",
-            adapter.name, adapter.routine
+            "Received by adapter {} ({}); for {}, key {business_key}.",
+            adapter.name,
+            adapter.routine,
+            bus.config.topic(message.transaction())
         ),
     );
 
@@ -238,11 +233,7 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
                     .iter()
                     .any(|m| m.mapped.as_ref().is_some_and(|v| *v != m.value))
                 {
-                    let canonical = message.canonical_json();
-                    progress.canonical_json = Some(canonical.clone());
-                    write_progress(bus, &record.uuid, &progress).await;
-                    progress = Progress::default();
-                    record.canonical_json = Some(canonical);
+                    record.canonical_json = Some(message.canonical_json());
                 }
             }
             Err(e) if e.is_retryable() => {
@@ -256,8 +247,14 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
                     Stage::Mapped,
                     Some(answer.reason.clone()),
                 ));
-                write_progress(bus, &record.uuid, &progress).await;
-                return answer;
+                return match record_first(bus, &message.header, &record, &progress).await {
+                    Ok(Recorded::New) => answer,
+                    Ok(Recorded::Again) => {
+                        write_progress(bus, &record.uuid, &progress).await;
+                        answer
+                    }
+                    Err(first) => first,
+                };
             }
             Err(e) => {
                 let problems = [Problem::new("NOT_INTEGRATED", e.to_string(), "")];
@@ -297,7 +294,72 @@ async fn write_progress(bus: &Bus, uuid: &str, progress: &Progress) {
     }
 }
 
+/// How recording a message at its first write went.
+enum Recorded {
+    /// Its first arrival: recorded with the steps so far.
+    New,
+    /// Known already, without a final answer (eaibus stopped half-way, or the answer was not
+    /// final): it is processed again and its steps are written to the existing record.
+    /// Appending twice is harmless: the log is at-least-once and consumers dedupe by UUID.
+    Again,
+}
+
+/// Records the message with the steps taken so far, in one write. `Err` is the answer to send
+/// instead of going on: the first arrival's, or 503 while the monitor store is unavailable.
+async fn record_first(
+    bus: &Bus,
+    header: &Header,
+    record: &NewMessage,
+    progress: &Progress,
+) -> Result<Recorded, Answer> {
+    match bus
+        .monitor
+        .record_received_with(record, progress.clone())
+        .await
+    {
+        Ok(Received::New) => Ok(Recorded::New),
+        Ok(Received::Duplicate(existing)) => match final_answer(bus, &existing).await {
+            Some(answer) => {
+                info!(uuid = %record.uuid, "A repeated message gets the answer of its first arrival.");
+                Err(answer)
+            }
+            None => Ok(Recorded::Again),
+        },
+        Err(e) => {
+            warn!(uuid = %record.uuid, error = %e, "The monitor store is unavailable.");
+            let problems = [Problem::new(
+                "UNAVAILABLE",
+                "the monitor store is unavailable; send again later",
+                "",
+            )];
+            Err(answer::refusal(
+                header,
+                &bus.config.identity,
+                503,
+                &problems,
+            ))
+        }
+    }
+}
+
+/// The answer kept for a message, if it is final. An async message is recorded with its
+/// Receipt before the append; that Receipt counts once the message is known to be in the log:
+/// this process appended it, a route has taken it, or its situation moved on.
+async fn final_answer(bus: &Bus, existing: &monitor::MessageRecord) -> Option<Answer> {
+    let answer = existing.answer.as_deref().and_then(Answer::from_stored)?;
+    if existing.situation != Situation::AguardandoExecucao || bus.appended.contains(&existing.uuid)
+    {
+        return Some(answer);
+    }
+    let deliveries = bus.monitor.deliveries(&existing.uuid).await.ok()?;
+    (!deliveries.is_empty()).then_some(answer)
+}
+
 /// Appends the message to its topic and answers: a Receipt for async, a Response for sync.
+///
+/// An async message that routes will deliver costs the monitor store one write: it is recorded
+/// with its steps and its Receipt before the append, and its deliveries say the rest. Others
+/// are recorded before the append and settled after it.
 async fn accept(
     bus: &Bus,
     inbound: &Inbound<'_>,
@@ -313,7 +375,26 @@ async fn accept(
     } = accepted;
     let identity = &bus.config.identity;
     let topic = bus.config.topic(message.transaction());
-    // The canonical form was written already, for the monitor store (again after De/Para).
+    let business = message.header.message_type() == MessageType::BusinessMessage;
+    let waiting = business && !bus.adapter_table().senders_for(&message.header).is_empty();
+    let sync = business
+        && match adapter {
+            Some(a) => crate::delivery::is_sync(a, &message.header),
+            None => message.header.delivery_type() == Some(crate::message::DeliveryType::Sync),
+        };
+    let receipt = (waiting && !sync).then(|| answer::receipt(&message.header, identity));
+    let last = progress.steps.last().map_or(Stage::Received, |s| s.stage);
+    progress.outcome = Some((Situation::AguardandoExecucao, last, None));
+    progress.answer = receipt.as_ref().map(Answer::to_stored);
+    let recorded = match record_first(bus, &message.header, record, &progress).await {
+        Ok(recorded) => recorded,
+        Err(first) => return first,
+    };
+    if let Recorded::Again = recorded {
+        write_progress(bus, &record.uuid, &progress).await;
+    }
+    let mut progress = Progress::default();
+
     let canonical = record
         .canonical_json
         .clone()
@@ -339,7 +420,7 @@ async fn accept(
     // The order's domain events go in the same append (one durable write instead of two);
     // they are derived again from the log on a rebuild, so when they alone are refused (their
     // topic is missing, say) the message is appended without them and the failure is logged.
-    let events = if message.header.message_type() == MessageType::BusinessMessage {
+    let events = if business {
         crate::order::events::from_accepted(message)
     } else {
         Vec::new()
@@ -377,6 +458,8 @@ async fn accept(
             error.clone(),
         );
         progress.outcome = Some((Situation::AguardandoExecucao, Stage::Received, Some(error)));
+        // Not in the log: the Receipt kept with the message is no answer.
+        progress.retract_answer = receipt.is_some();
         write_progress(bus, &record.uuid, &progress).await;
         let problems = [Problem::new(
             "UNAVAILABLE",
@@ -385,12 +468,13 @@ async fn accept(
         )];
         return answer::refusal(&message.header, identity, 503, &problems);
     }
+    bus.appended.note(message.uuid());
     let adapter_name = adapter.map_or("-", |a| a.name.as_str());
     crate::telemetry::global().ingest_accepted(adapter_name, message.uuid(), received.elapsed());
-    let table = bus.adapter_table();
-    let senders = table.senders_for(&message.header);
-    let waiting =
-        message.header.message_type() == MessageType::BusinessMessage && !senders.is_empty();
+    if let (Some(receipt), Recorded::New) = (&receipt, &recorded) {
+        // Its routes' deliveries record the rest.
+        return receipt.clone();
+    }
     let situation = if waiting {
         Situation::AguardandoExecucao
     } else {
@@ -403,12 +487,9 @@ async fn accept(
     );
     progress.outcome = Some((situation, Stage::Logged, None));
 
-    let sync = match adapter {
-        Some(a) => crate::delivery::is_sync(a, &message.header),
-        None => message.header.delivery_type() == Some(crate::message::DeliveryType::Sync),
-    };
-    let answer = if sync && message.header.message_type() == MessageType::BusinessMessage {
-        match (&bus.delivery, waiting) {
+    let answer = match (sync, receipt) {
+        (_, Some(receipt)) => receipt,
+        (true, None) => match (&bus.delivery, waiting) {
             (Some(delivery), true) => {
                 // The attempt records itself; the steps before it come first.
                 write_progress(bus, &record.uuid, &std::mem::take(&mut progress)).await;
@@ -425,9 +506,8 @@ async fn accept(
                 }
             }
             _ => answer::ok(&message.header, identity, Outcome::default()),
-        }
-    } else {
-        answer::receipt(&message.header, identity)
+        },
+        (false, None) => answer::receipt(&message.header, identity),
     };
     // A failed sync delivery may succeed when the sender tries again: keep only final answers.
     if answer.status < 500 {
@@ -563,19 +643,14 @@ pub async fn refuse_with_reason(
     if record.uuid.trim().is_empty() {
         return refuse_recorded(bus, inbound, record, Stage::Refused, answer).await;
     }
-    match bus.monitor.record_received(&record).await {
+    // Not kept as the message's answer: the sender fixes the batch and sends the good items
+    // again.
+    let progress = refused(Progress::default(), &answer, Stage::Refused, false);
+    match bus.monitor.record_received_with(&record, progress).await {
         Ok(Received::New) => {
-            let progress = Progress::default();
-            refuse_known(
-                bus,
-                inbound,
-                &record,
-                Stage::Refused,
-                "batch",
-                answer,
-                progress,
-            )
-            .await
+            dead_letter(bus, inbound, &record, "batch", &answer.reason).await;
+            info!(uuid = %record.uuid, reason = %answer.reason, "A message was refused.");
+            answer
         }
         // Already known under this UUID: record this copy as refused, apart from it.
         _ => refuse_recorded(bus, inbound, record, Stage::Refused, answer).await,
@@ -643,6 +718,18 @@ async fn refuse_recorded(
     answer
 }
 
+/// The steps of a refusal at `stage`; `keep` keeps the answer for repeats of the UUID.
+fn refused(mut progress: Progress, answer: &Answer, stage: Stage, keep: bool) -> Progress {
+    progress.step(Stage::Refused, Situation::Recusada, answer.reason.clone());
+    progress.outcome = Some((Situation::Recusada, stage, Some(answer.reason.clone())));
+    if keep {
+        progress.answer = Some(answer.to_stored());
+    }
+    progress
+}
+
+/// Refuses a message for its own content (schema, adapter, De/Para): recorded with its steps in
+/// one write, and sent to the DLQ. A known UUID gets its first arrival's answer, if final.
 async fn refuse_known(
     bus: &Bus,
     inbound: &Inbound<'_>,
@@ -650,16 +737,26 @@ async fn refuse_known(
     stage: Stage,
     stage_name: &str,
     answer: Answer,
-    mut progress: Progress,
+    progress: Progress,
 ) -> Answer {
-    progress.step(Stage::Refused, Situation::Recusada, answer.reason.clone());
-    progress.outcome = Some((Situation::Recusada, stage, Some(answer.reason.clone())));
-    // A refusal for the message's own content is final; one for its batch is not (the sender
-    // fixes the batch and sends the good items again).
-    if stage_name != "batch" {
-        progress.answer = Some(answer.to_stored());
+    let progress = refused(progress, &answer, stage, true);
+    match bus
+        .monitor
+        .record_received_with(record, progress.clone())
+        .await
+    {
+        Ok(Received::New) => {}
+        Ok(Received::Duplicate(existing)) => {
+            if let Some(first) = final_answer(bus, &existing).await {
+                return first;
+            }
+            write_progress(bus, &record.uuid, &progress).await;
+        }
+        // The DLQ still has it.
+        Err(e) => {
+            warn!(uuid = %record.uuid, error = %e, "A refused message could not be recorded in the monitor store.")
+        }
     }
-    write_progress(bus, &record.uuid, &progress).await;
     dead_letter(bus, inbound, record, stage_name, &answer.reason).await;
     info!(uuid = %record.uuid, reason = %answer.reason, "A message was refused.");
     answer

@@ -417,7 +417,8 @@ pub(crate) async fn record_progress(
     let updated = sqlx::query(
         "UPDATE monitor_messages SET situation = COALESCE($2, situation), \
          stage = COALESCE($3, stage), last_error = COALESCE($4, last_error), \
-         processed_at = COALESCE($5, processed_at), answer = COALESCE($6, answer) \
+         processed_at = COALESCE($5, processed_at), \
+         answer = CASE WHEN $7 THEN NULL ELSE COALESCE($6, answer) END \
          WHERE uuid = $1",
     )
     .bind(text(uuid))
@@ -426,6 +427,7 @@ pub(crate) async fn record_progress(
     .bind(opt_text(error))
     .bind(settled.then_some(now))
     .bind(opt_text(progress.answer.as_deref()))
+    .bind(progress.retract_answer)
     .execute(&mut *tx)
     .await?
     .rows_affected();

@@ -192,10 +192,27 @@ impl MonitorStore {
     /// [`Received::New`]; the others get [`Received::Duplicate`] with the record as stored
     /// (its `answer` is what to send back) and count as a duplicate arrival.
     pub async fn record_received(&self, message: &NewMessage) -> Result<Received, MonitorError> {
+        self.record_received_with(message, Progress::default())
+            .await
+    }
+
+    /// [`MonitorStore::record_received`] with the steps ingest took before recording the
+    /// message: a new message is written with them at once (its timeline, the situation and
+    /// stage of their outcome, the answer to keep), as if `record_progress` had followed in the
+    /// same transaction. A duplicate is left as it was.
+    pub async fn record_received_with(
+        &self,
+        message: &NewMessage,
+        progress: Progress,
+    ) -> Result<Received, MonitorError> {
         let message = message.clone();
         self.writes
             .submit(&self.backend, |reply| {
-                Write::Received(write_queue::ReceivedWrite { message, reply })
+                Write::Received(write_queue::ReceivedWrite {
+                    message,
+                    progress,
+                    reply,
+                })
             })
             .await
     }

@@ -445,6 +445,9 @@ pub struct Progress {
     pub outcome: Option<(Situation, Stage, Option<String>)>,
     pub canonical_json: Option<String>,
     pub answer: Option<String>,
+    /// Clears the answer kept so far: it was kept with the message ahead of a step that then
+    /// failed (see `MonitorStore::record_received_with`).
+    pub retract_answer: bool,
 }
 
 /// One step of [`Progress`].
@@ -475,6 +478,7 @@ impl Progress {
             && self.outcome.is_none()
             && self.canonical_json.is_none()
             && self.answer.is_none()
+            && !self.retract_answer
     }
 }
 

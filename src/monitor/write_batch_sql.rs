@@ -89,9 +89,12 @@ async fn alone(
     now: i64,
 ) {
     for w in received {
-        let _ = w
-            .reply
-            .send(backend::record_received(pool, &w.message, now).await);
+        let mut result = backend::record_received(pool, &w.message, now).await;
+        if matches!(result, Ok(Received::New)) && !w.progress.is_empty() {
+            let progress = backend::record_progress(pool, &w.message.uuid, &w.progress, now).await;
+            result = progress.map(|()| Received::New);
+        }
+        let _ = w.reply.send(result);
     }
     for w in progress {
         let _ = w
@@ -278,6 +281,16 @@ async fn insert_received<'w>(
         );
         insert.push_values(chunk, |mut row, w| {
             let m: &NewMessage = &w.message;
+            // The steps taken before recording end where their outcome says.
+            let (situation, stage, error) = match &w.progress.outcome {
+                Some((situation, stage, error)) => (*situation, *stage, error.as_deref()),
+                None => (initial.0, initial.1, None),
+            };
+            let answer = w
+                .progress
+                .answer
+                .as_deref()
+                .filter(|_| !w.progress.retract_answer);
             row.push_bind(text(&m.uuid))
                 .push_bind(text(&m.transaction))
                 .push_bind(text(&m.version))
@@ -286,29 +299,37 @@ async fn insert_received<'w>(
                 .push_bind(m.format.code())
                 .push_bind(text(&m.origin))
                 .push_bind(opt_text(m.business_key.as_deref()))
-                .push_bind(initial.0.code())
-                .push_bind(initial.1.code())
+                .push_bind(situation.code())
+                .push_bind(stage.code())
                 .push_bind(m.received_at.unwrap_or(now))
-                .push("NULL, 0, NULL, NULL, 0, 0");
+                .push_bind(situation.is_settled().then_some(now))
+                .push("0")
+                .push_bind(opt_text(error))
+                .push_bind(opt_text(answer))
+                .push("0, 0");
         });
         insert.push(" ON CONFLICT (uuid) DO NOTHING RETURNING uuid");
         for row in insert.build().fetch_all(&mut **tx).await? {
             inserted.insert(row.try_get::<String, _>(0)?);
         }
     }
-    let new: Vec<&NewMessage> = writes
+    let new: Vec<&ReceivedWrite> = writes
         .iter()
-        .map(|w| &w.message)
-        .filter(|m| inserted.contains(&text(&m.uuid)))
+        .filter(|w| inserted.contains(&text(&w.message.uuid)))
         .collect();
     for chunk in new.chunks(ROWS_PER_STATEMENT) {
         let mut insert = QueryBuilder::<Db>::new(
             "INSERT INTO monitor_payloads (message_uuid, raw_payload, canonical_json) ",
         );
-        insert.push_values(chunk, |mut row, m| {
-            row.push_bind(text(&m.uuid))
-                .push_bind(m.raw_payload.as_slice())
-                .push_bind(opt_text(m.canonical_json.as_deref()));
+        insert.push_values(chunk, |mut row, w| {
+            let canonical = w
+                .progress
+                .canonical_json
+                .as_deref()
+                .or(w.message.canonical_json.as_deref());
+            row.push_bind(text(&w.message.uuid))
+                .push_bind(w.message.raw_payload.as_slice())
+                .push_bind(opt_text(canonical));
         });
         insert.build().execute(&mut **tx).await?;
     }
@@ -325,6 +346,15 @@ async fn insert_received<'w>(
                 attempt: None,
                 detail: (!m.origin.is_empty()).then_some(Cow::Borrowed(m.origin.as_str())),
             });
+            timeline.extend(w.progress.steps.iter().map(|step| TimelineRow {
+                uuid: &m.uuid,
+                route: step.route.as_deref(),
+                at: step.at,
+                stage: step.stage,
+                situation: step.situation,
+                attempt: None,
+                detail: Some(Cow::Borrowed(&step.detail)),
+            }));
             results.push(Ok(Received::New));
         } else {
             results.push(append_duplicate(tx, m, now).await);
@@ -341,7 +371,7 @@ async fn update_progress(
 ) -> Result<(), MonitorError> {
     for chunk in updates.chunks(ROWS_PER_STATEMENT) {
         let mut update = QueryBuilder::<Db>::new(
-            "WITH v (uuid, situation, stage, last_error, processed_at, answer) AS (",
+            "WITH v (uuid, situation, stage, last_error, processed_at, answer, retract) AS (",
         );
         update.push_values(chunk, |mut row, (uuid, progress)| {
             let (situation, stage, error) = match &progress.outcome {
@@ -356,7 +386,8 @@ async fn update_progress(
                 .push_bind(stage)
                 .push_bind(opt_text(error))
                 .push_bind(settled.then_some(now))
-                .push_bind(opt_text(progress.answer.as_deref()));
+                .push_bind(opt_text(progress.answer.as_deref()))
+                .push_bind(progress.retract_answer);
         });
         update.push(
             ") UPDATE monitor_messages SET \
@@ -364,7 +395,8 @@ async fn update_progress(
              stage = COALESCE(v.stage, monitor_messages.stage), \
              last_error = COALESCE(v.last_error, monitor_messages.last_error), \
              processed_at = COALESCE(v.processed_at, monitor_messages.processed_at), \
-             answer = COALESCE(v.answer, monitor_messages.answer) \
+             answer = CASE WHEN v.retract THEN NULL \
+             ELSE COALESCE(v.answer, monitor_messages.answer) END \
              FROM v WHERE monitor_messages.uuid = v.uuid",
         );
         update.build().execute(&mut **tx).await?;

@@ -25,9 +25,10 @@ const MAX_BATCH: usize = 256;
 
 pub(super) type Reply<T> = oneshot::Sender<Result<T, MonitorError>>;
 
-/// Ingest recorded a message (the idempotency insert).
+/// Ingest recorded a message (the idempotency insert), with the steps taken before.
 pub(crate) struct ReceivedWrite {
     pub message: NewMessage,
+    pub progress: Progress,
     pub reply: Reply<Received>,
 }
 
