@@ -360,6 +360,49 @@ async fn uncommitted_records_are_redelivered(log: &dyn EventLog) {
     );
 }
 
+/// A consumer commits every partition of a polled batch at once; each partition resumes where
+/// its own position said.
+async fn partitions_are_committed_together(log: &dyn EventLog) {
+    let topic = unique("commit-all");
+    let group = unique("group");
+    log.ensure_topic(&topic, 3).await.unwrap();
+    let records = (0..30)
+        .map(|i| keyed(&topic, &format!("k{i}"), i))
+        .collect();
+    log.append(records).await.unwrap();
+
+    let mut first = log
+        .subscribe(&group, std::slice::from_ref(&topic))
+        .await
+        .unwrap();
+    let seen = poll_at_least(first.as_mut(), 30).await;
+    // Each partition's first record is done.
+    let mut done: Vec<Position> = Vec::new();
+    for record in &seen {
+        if !done.iter().any(|p| p.partition == record.partition) {
+            done.push(position(record));
+        }
+    }
+    assert!(done.len() > 1, "30 keys land on more than one partition");
+    let results = first.commit_all(&done).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    for p in &done {
+        assert_eq!(
+            log.committed(&group, &topic, p.partition).await.unwrap(),
+            Some(p.offset + 1)
+        );
+    }
+    drop(first);
+
+    let mut second = log
+        .subscribe(&group, std::slice::from_ref(&topic))
+        .await
+        .unwrap();
+    let again = poll_at_least(second.as_mut(), 30 - done.len()).await;
+    assert_eq!(again.len(), 30 - done.len());
+    assert!(again.iter().all(|r| !done.contains(&position(r))));
+}
+
 async fn restart_resumes_at_the_committed_offset(backend: &Backend) {
     let topic = unique("restart");
     let group = unique("group");
@@ -591,6 +634,7 @@ contract! {
         concurrent_appends_get_distinct_offsets,
         read_by_offset,
         uncommitted_records_are_redelivered,
+        partitions_are_committed_together,
         seek_by_timestamp,
         group_members_share_partitions,
     ],

@@ -58,7 +58,7 @@ pub(crate) async fn consume(
             }
         };
         // What the consumer may deliver itself goes now (direct.rs); one plan for the rest of
-        // the batch, then one commit per partition: each is a write.
+        // the batch, then the partitions' offsets committed together.
         let mut to_send = Vec::new();
         let mut last: BTreeMap<(String, i32), i64> = BTreeMap::new();
         for record in &records {
@@ -80,15 +80,21 @@ pub(crate) async fn consume(
         if !store_plans(&deliverer, &route, &to_plan, &mut shutdown).await {
             return;
         }
-        for ((topic, partition), offset) in last {
-            let position = crate::log::Position {
+        let positions: Vec<crate::log::Position> = last
+            .into_iter()
+            .map(|((topic, partition), offset)| crate::log::Position {
                 topic,
                 partition,
                 offset,
-            };
-            if let Err(e) = consumer.commit(&position).await {
-                warn!(route = %route, error = %e, "An offset could not be committed; the records will be planned again.");
-            }
+            })
+            .collect();
+        for e in consumer
+            .commit_all(&positions)
+            .await
+            .into_iter()
+            .flat_map(Result::err)
+        {
+            warn!(route = %route, error = %e, "An offset could not be committed; the records will be planned again.");
         }
         if !to_plan.is_empty() {
             deliverer.wake.notify_waiters();

@@ -269,22 +269,35 @@ impl EmbeddedLog {
         })?
     }
 
-    /// Stores a group's next offset for a partition (durable when it returns).
-    async fn commit_offset(
+    /// Stores a group's next offset for each partition (durable when it returns): queued
+    /// together, so the writer stores them in one transaction.
+    async fn commit_offsets(
         &self,
         group: &str,
-        topic: &str,
-        partition: i32,
-        next_offset: i64,
-    ) -> Result<(), LogError> {
-        self.write(|reply| WriteRequest::Commit {
-            group: group.to_owned(),
-            topic: topic.to_owned(),
-            partition,
-            next_offset,
-            reply,
-        })
-        .await
+        offsets: &[(String, i32, i64)],
+    ) -> Vec<Result<(), LogError>> {
+        let mut answers = Vec::with_capacity(offsets.len());
+        for (topic, partition, next_offset) in offsets {
+            let (reply, answer) = oneshot::channel();
+            let request = WriteRequest::Commit {
+                group: group.to_owned(),
+                topic: topic.clone(),
+                partition: *partition,
+                next_offset: *next_offset,
+                reply,
+            };
+            let sent = self.inner.writes.send(request).await;
+            answers.push(sent.map(|()| answer));
+        }
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            let closed = || LogError::Unavailable("the embedded log is closed".into());
+            results.push(match answer {
+                Ok(answer) => answer.await.unwrap_or_else(|_| Err(closed())),
+                Err(_) => Err(closed()),
+            });
+        }
+        results
     }
 
     async fn partition_count(&self, topic: &str) -> Result<i32, LogError> {

@@ -612,6 +612,26 @@ fn to_record(message: &BorrowedMessage<'_>) -> Record {
     }
 }
 
+impl KafkaConsumer {
+    async fn commit_many(&self, positions: &[Position]) -> Result<(), LogError> {
+        let mut offsets = TopicPartitionList::new();
+        for position in positions {
+            offsets
+                .add_partition_offset(
+                    &position.topic,
+                    position.partition,
+                    Offset::Offset(position.offset + 1),
+                )
+                .map_err(kafka_error)?;
+        }
+        let consumer = self.consumer.clone();
+        tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync))
+            .await
+            .map_err(|e| LogError::Unavailable(format!("a Kafka commit did not finish: {e}")))?
+            .map_err(kafka_error)
+    }
+}
+
 /// One member of a Kafka consumer group; dropping it closes the consumer and leaves the group.
 struct KafkaConsumer {
     consumer: Arc<StreamConsumer>,
@@ -653,19 +673,13 @@ impl Consumer for KafkaConsumer {
     }
 
     async fn commit(&mut self, position: &Position) -> Result<(), LogError> {
-        let mut offsets = TopicPartitionList::new();
-        offsets
-            .add_partition_offset(
-                &position.topic,
-                position.partition,
-                Offset::Offset(position.offset + 1),
-            )
-            .map_err(kafka_error)?;
-        let consumer = self.consumer.clone();
-        tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync))
-            .await
-            .map_err(|e| LogError::Unavailable(format!("a Kafka commit did not finish: {e}")))?
-            .map_err(kafka_error)
+        self.commit_many(std::slice::from_ref(position)).await
+    }
+
+    /// One OffsetCommit request for every partition: one answer for them all.
+    async fn commit_all(&mut self, positions: &[Position]) -> Vec<Result<(), LogError>> {
+        let result = self.commit_many(positions).await;
+        positions.iter().map(|_| result.clone()).collect()
     }
 
     async fn seek(&mut self, topic: &str, partition: i32, offset: i64) -> Result<(), LogError> {

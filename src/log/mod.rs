@@ -72,7 +72,7 @@ pub struct Position {
     pub offset: i64,
 }
 
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum LogError {
     /// The broker or file could not be reached or answered with a transient error: try again.
     #[error("the event log is unavailable: {0}")]
@@ -163,6 +163,16 @@ pub trait Consumer: Send {
 
     /// Commits: the group will resume after `position` (at `position.offset + 1`).
     async fn commit(&mut self, position: &Position) -> Result<(), LogError>;
+
+    /// [`Consumer::commit`] of several partitions (one position each), written together where
+    /// the log can; a result per position, in order.
+    async fn commit_all(&mut self, positions: &[Position]) -> Vec<Result<(), LogError>> {
+        let mut results = Vec::with_capacity(positions.len());
+        for position in positions {
+            results.push(self.commit(position).await);
+        }
+        results
+    }
 
     /// Moves this member's read position (not the committed offset) of one partition.
     async fn seek(&mut self, topic: &str, partition: i32, offset: i64) -> Result<(), LogError>;

@@ -268,25 +268,44 @@ impl Consumer for EmbeddedConsumer {
     }
 
     async fn commit(&mut self, position: &Position) -> Result<(), LogError> {
-        let (_, assignment) = self.group.assignment(self.member);
-        if !assignment
-            .iter()
-            .any(|(t, p)| *t == position.topic && *p == position.partition)
-        {
-            // Its new owner resumes from the last commit, so the work is redone, not lost.
-            return Err(LogError::Refused(format!(
-                "partition {} of {} is no longer assigned to this consumer",
-                position.partition, position.topic
-            )));
-        }
-        self.log
-            .commit_offset(
-                &self.group.name,
-                &position.topic,
-                position.partition,
-                position.offset + 1,
-            )
+        self.commit_all(std::slice::from_ref(position))
             .await
+            .pop()
+            .unwrap_or(Ok(()))
+    }
+
+    async fn commit_all(&mut self, positions: &[Position]) -> Vec<Result<(), LogError>> {
+        let (_, assignment) = self.group.assignment(self.member);
+        let mut results: Vec<Option<Result<(), LogError>>> = Vec::with_capacity(positions.len());
+        let mut offsets = Vec::new();
+        for position in positions {
+            if assignment
+                .iter()
+                .any(|(t, p)| *t == position.topic && *p == position.partition)
+            {
+                offsets.push((
+                    position.topic.clone(),
+                    position.partition,
+                    position.offset + 1,
+                ));
+                results.push(None);
+            } else {
+                // Its new owner resumes from the last commit, so the work is redone, not lost.
+                results.push(Some(Err(LogError::Refused(format!(
+                    "partition {} of {} is no longer assigned to this consumer",
+                    position.partition, position.topic
+                )))));
+            }
+        }
+        let mut written = self
+            .log
+            .commit_offsets(&self.group.name, &offsets)
+            .await
+            .into_iter();
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| written.next().unwrap_or(Ok(()))))
+            .collect()
     }
 
     async fn seek(&mut self, topic: &str, partition: i32, offset: i64) -> Result<(), LogError> {
