@@ -6,7 +6,10 @@
 //! The monitor store's deliveries table is the work queue: a route consumer plans one delivery per
 //! (message, route) and commits its offset; the route's executor runs what is due, oldest first,
 //! never starting a message while an earlier one with the same key is still unsettled, so each
-//! order's messages reach the target in order.
+//! order's messages reach the target in order. A Kafka route that takes the stored canonical
+//! JSON is spared the queue when it can be: its consumer appends a polled batch itself and
+//! records it as delivered (`direct.rs`), planning only what must wait behind a pending delivery
+//! of its key or failed to append.
 
 mod attempt;
 mod direct;
