@@ -16,6 +16,7 @@
 //! `backend.rs`, and compiled twice with concrete types — as a module of `sqlite.rs` and of
 //! `postgres.rs`, which add only their DDL and how a transaction begins.
 
+mod checkpoint;
 mod error;
 mod filter;
 mod model;
@@ -54,6 +55,8 @@ enum Backend {
     Sqlite {
         reader: SqlitePool,
         writer: SqlitePool,
+        /// Checkpoints the WAL beside the writer (a store on a file it opened itself).
+        checkpoints: Option<std::sync::Arc<checkpoint::Checkpointer>>,
     },
     Postgres(PgPool),
 }
@@ -101,11 +104,12 @@ pub struct MonitorStore {
 impl MonitorStore {
     /// Opens (or creates) the store in the SQLite file at `path`; creates missing tables.
     pub async fn open_sqlite(path: impl AsRef<Path>) -> Result<MonitorStore, MonitorError> {
-        let (reader, writer) = sqlite::open(path.as_ref()).await?;
+        let (reader, writer, checkpoints) = sqlite::open(path.as_ref()).await?;
         sqlite::migrate(&writer, time::now_millis()).await?;
         Ok(MonitorStore::with_backend(Backend::Sqlite {
             reader,
             writer,
+            checkpoints: Some(checkpoint::Checkpointer::start(checkpoints)),
         }))
     }
 
@@ -143,6 +147,7 @@ impl MonitorStore {
         Ok(MonitorStore::with_backend(Backend::Sqlite {
             reader: pool.clone(),
             writer: pool,
+            checkpoints: None,
         }))
     }
 
@@ -177,9 +182,16 @@ impl MonitorStore {
     /// Closes the connections; clones of this store stop working.
     pub async fn close(&self) {
         match &self.backend {
-            Backend::Sqlite { reader, writer } => {
+            Backend::Sqlite {
+                reader,
+                writer,
+                checkpoints,
+            } => {
                 reader.close().await;
                 writer.close().await;
+                if let Some(checkpoints) = checkpoints {
+                    checkpoints.close().await;
+                }
             }
             Backend::Postgres(pool) => pool.close().await,
         }

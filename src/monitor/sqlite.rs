@@ -43,7 +43,9 @@ pub(super) async fn lock_migrations(_tx: &mut Transaction<'static, Db>) -> Resul
 }
 
 /// Opens the file twice: a pool of readers and a pool of one writer (see `Backend`).
-pub(super) async fn open(path: &Path) -> Result<(Pool<Db>, Pool<Db>), MonitorError> {
+/// The store's reading connections, its one writing connection and the connection that
+/// checkpoints its WAL (`checkpoint.rs`).
+pub(super) async fn open(path: &Path) -> Result<(Pool<Db>, Pool<Db>, Pool<Db>), MonitorError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
             MonitorError::Unavailable(format!(
@@ -59,18 +61,23 @@ pub(super) async fn open(path: &Path) -> Result<(Pool<Db>, Pool<Db>), MonitorErr
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(BUSY_TIMEOUT);
-    // A message's row is written several times within a second (received, steps, plan,
-    // claim, outcome): a larger WAL between checkpoints copies each page back once, not once
-    // per change (32 MiB of 4 KiB pages; the default is 1,000 pages).
+    // A message's row is written several times within a second (received, deliveries): a
+    // larger WAL between checkpoints copies each page back once, not once per change (32 MiB
+    // of 4 KiB pages; the default is 1,000 pages). The checkpointing connection copies most
+    // of it back before the writer's own checkpoint comes due (`checkpoint.rs`).
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
         .connect_with(options.clone().pragma("wal_autocheckpoint", "8192"))
+        .await?;
+    let checkpoints = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
         .await?;
     let reader = SqlitePoolOptions::new()
         .max_connections(4)
         .connect_with(options)
         .await?;
-    Ok((reader, writer))
+    Ok((reader, writer, checkpoints))
 }
 
 /// The write transaction already holds the whole file: reading the rows is enough.
