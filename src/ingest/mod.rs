@@ -178,14 +178,7 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
         );
         progress.outcome = Some((Situation::Finalizada, Stage::Delivered, None));
         progress.answer = Some(answer.to_stored());
-        return match record_first(bus, &message.header, &record, &progress).await {
-            Ok(Recorded::New) => answer,
-            Ok(Recorded::Again) => {
-                write_progress(bus, &record.uuid, &progress).await;
-                answer
-            }
-            Err(first) => first,
-        };
+        return settle_first(bus, &message.header, &record, &progress, answer).await;
     }
 
     let table = bus.adapter_table();
@@ -247,14 +240,7 @@ pub async fn receive(bus: &Bus, inbound: Inbound<'_>) -> Answer {
                     Stage::Mapped,
                     Some(answer.reason.clone()),
                 ));
-                return match record_first(bus, &message.header, &record, &progress).await {
-                    Ok(Recorded::New) => answer,
-                    Ok(Recorded::Again) => {
-                        write_progress(bus, &record.uuid, &progress).await;
-                        answer
-                    }
-                    Err(first) => first,
-                };
+                return settle_first(bus, &message.header, &record, &progress, answer).await;
             }
             Err(e) => {
                 let problems = [Problem::new("NOT_INTEGRATED", e.to_string(), "")];
@@ -339,6 +325,25 @@ async fn record_first(
                 &problems,
             ))
         }
+    }
+}
+
+/// Records a message that ends here, with all its steps, and says `answer` — or the first
+/// arrival's answer when the UUID is known.
+async fn settle_first(
+    bus: &Bus,
+    header: &Header,
+    record: &NewMessage,
+    progress: &Progress,
+    answer: Answer,
+) -> Answer {
+    match record_first(bus, header, record, progress).await {
+        Ok(Recorded::New) => answer,
+        Ok(Recorded::Again) => {
+            write_progress(bus, &record.uuid, progress).await;
+            answer
+        }
+        Err(first) => first,
     }
 }
 

@@ -162,17 +162,7 @@ async fn apply(
         }
         progress_results.push(Ok(()));
         updates.push((w.uuid.as_str(), &w.progress));
-        for step in &w.progress.steps {
-            timeline.push(TimelineRow {
-                uuid: &w.uuid,
-                route: step.route.as_deref(),
-                at: step.at,
-                stage: step.stage,
-                situation: step.situation,
-                attempt: None,
-                detail: Some(Cow::Borrowed(&step.detail)),
-            });
-        }
+        timeline.extend(step_rows(&w.uuid, &w.progress));
         if w.progress.outcome.is_some() {
             touched.insert(&w.uuid, None);
         }
@@ -243,6 +233,19 @@ struct TimelineRow<'a> {
     situation: Situation,
     attempt: Option<i64>,
     detail: Option<Cow<'a, str>>,
+}
+
+/// The timeline rows of ingest's steps.
+fn step_rows<'a>(uuid: &'a str, progress: &'a Progress) -> impl Iterator<Item = TimelineRow<'a>> {
+    progress.steps.iter().map(move |step| TimelineRow {
+        uuid,
+        route: step.route.as_deref(),
+        at: step.at,
+        stage: step.stage,
+        situation: step.situation,
+        attempt: None,
+        detail: Some(Cow::Borrowed(&step.detail)),
+    })
 }
 
 async fn insert_timeline(tx: &mut Tx, rows: &[TimelineRow<'_>]) -> Result<(), MonitorError> {
@@ -346,15 +349,7 @@ async fn insert_received<'w>(
                 attempt: None,
                 detail: (!m.origin.is_empty()).then_some(Cow::Borrowed(m.origin.as_str())),
             });
-            timeline.extend(w.progress.steps.iter().map(|step| TimelineRow {
-                uuid: &m.uuid,
-                route: step.route.as_deref(),
-                at: step.at,
-                stage: step.stage,
-                situation: step.situation,
-                attempt: None,
-                detail: Some(Cow::Borrowed(&step.detail)),
-            }));
+            timeline.extend(step_rows(&m.uuid, &w.progress));
             results.push(Ok(Received::New));
         } else {
             results.push(append_duplicate(tx, m, now).await);
