@@ -10,8 +10,9 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
-/// How many UUIDs are remembered: tens of seconds of ingest at full load.
-const CAPACITY: usize = 65_536;
+/// How many UUIDs are remembered (about 2 MiB): seconds of ingest at full load, far longer than
+/// a route takes to pick a message up, and hours at a store's usual rate.
+const CAPACITY: usize = 16_384;
 
 #[derive(Debug, Default)]
 pub struct Appended {
