@@ -1698,6 +1698,38 @@ async fn a_route_consumers_own_deliveries_are_gated_and_recorded(store: MonitorS
     );
     let again = store.record_delivered("omni", &delivered).await.unwrap();
     assert!(again.is_empty(), "{again:?}");
+
+    // Records of several routes, written together with ingest's writes, answer each their own.
+    let mut writes = tokio::task::JoinSet::new();
+    for route in ["route-a", "route-b", "route-c"] {
+        let store = store.clone();
+        writes.spawn(async move {
+            let batch = vec![
+                ("own-1".to_owned(), format!("appended at {route}/0/1")),
+                ("own-2".to_owned(), format!("appended at {route}/0/2")),
+            ];
+            (route, store.record_delivered(route, &batch).await)
+        });
+    }
+    let ingest = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .record_received(&message("own-3", "DocumentTraceabilityOrder"))
+                .await
+        })
+    };
+    for (route, recorded) in writes.join_all().await {
+        assert_eq!(
+            recorded.unwrap(),
+            vec!["own-1".to_owned(), "own-2".to_owned()],
+            "{route}"
+        );
+        let delivery = store.delivery("own-2", route).await.unwrap().unwrap();
+        assert_eq!(delivery.response, Some(format!("appended at {route}/0/2")));
+    }
+    assert!(matches!(ingest.await.unwrap().unwrap(), Received::New));
+    assert_eq!(store.deliveries("own-1").await.unwrap().len(), 4);
 }
 
 /// Writes arriving together are committed together (ingest's received and progress, delivery

@@ -356,8 +356,16 @@ impl MonitorStore {
         if delivered.is_empty() {
             return Ok(Vec::new());
         }
-        let now = time::now_millis();
-        on_backend!(self, record_delivered(route, delivered, now))
+        let (route, delivered) = (route.to_owned(), delivered.to_vec());
+        self.writes
+            .submit(&self.backend, |reply| {
+                Write::Delivered(write_queue::DeliveredWrite {
+                    route,
+                    delivered,
+                    reply,
+                })
+            })
+            .await
     }
 
     /// What a route consumer reads before it delivers messages itself: see [`DeliveryGate`].

@@ -17,7 +17,9 @@ use crate::monitor::model::{
     DeliveryOutcome, DeliveryStart, NewMessage, Progress, Received, Situation, Stage,
     aggregate_situation,
 };
-use crate::monitor::write_queue::{AttemptWrite, Batch, ProgressWrite, ReceivedWrite, StartWrite};
+use crate::monitor::write_queue::{
+    AttemptWrite, Batch, DeliveredWrite, ProgressWrite, ReceivedWrite, StartWrite,
+};
 
 type Tx = Transaction<'static, Db>;
 
@@ -33,13 +35,21 @@ pub(crate) async fn write_batch(pool: &Pool<Db>, batch: Batch, now: i64) {
         progress,
         starts,
         attempts,
+        delivered,
     } = batch;
     let (received, received_again) = split_repeats(received, |w| w.message.uuid.clone());
     let (progress, progress_again) = split_repeats(progress, |w| w.uuid.clone());
     let (starts, starts_again) = split_repeats(starts, |w| (w.uuid.clone(), w.route.clone()));
     let (attempts, attempts_again) = split_repeats(attempts, |w| (w.uuid.clone(), w.route.clone()));
 
-    match apply(pool, &received, &progress, &starts, &attempts, now).await {
+    let writes = Writes {
+        received: &received,
+        progress: &progress,
+        starts: &starts,
+        attempts: &attempts,
+        delivered: &delivered,
+    };
+    match apply(pool, writes, now).await {
         Ok(results) => {
             for (write, result) in received.into_iter().zip(results.received) {
                 let _ = write.reply.send(result);
@@ -53,10 +63,17 @@ pub(crate) async fn write_batch(pool: &Pool<Db>, batch: Batch, now: i64) {
             for (write, result) in attempts.into_iter().zip(results.attempts) {
                 let _ = write.reply.send(result);
             }
+            for (write, result) in delivered.into_iter().zip(results.delivered) {
+                let _ = write.reply.send(Ok(result));
+            }
         }
         Err(e) => {
             tracing::warn!(error = %e, "A group of monitor writes failed; each is tried alone.");
             alone(pool, received, progress, starts, attempts, now).await;
+            for w in delivered {
+                let result = record_delivered(pool, &w.route, &w.delivered, now).await;
+                let _ = w.reply.send(result);
+            }
         }
     }
     alone(
@@ -113,7 +130,11 @@ async fn alone(
                 .map(Some)
         } else {
             // The conditional upsert has no single-write twin: a group of one.
-            match apply(pool, &[], &[], &[], std::slice::from_ref(&w), now).await {
+            let writes = Writes {
+                attempts: std::slice::from_ref(&w),
+                ..Writes::default()
+            };
+            match apply(pool, writes, now).await {
                 Ok(mut results) => results.attempts.pop().unwrap_or(Ok(None)),
                 Err(e) => Err(e),
             }
@@ -122,27 +143,43 @@ async fn alone(
     }
 }
 
+/// The writes of one transaction.
+#[derive(Default)]
+struct Writes<'w> {
+    received: &'w [ReceivedWrite],
+    progress: &'w [ProgressWrite],
+    starts: &'w [StartWrite],
+    attempts: &'w [AttemptWrite],
+    delivered: &'w [DeliveredWrite],
+}
+
 struct Results {
     received: Vec<Result<Received, MonitorError>>,
     progress: Vec<Result<(), MonitorError>>,
     starts: Vec<Result<DeliveryStart, MonitorError>>,
     attempts: Vec<Result<Option<i64>, MonitorError>>,
+    delivered: Vec<Vec<String>>,
 }
 
-async fn apply(
-    pool: &Pool<Db>,
-    received: &[ReceivedWrite],
-    progress: &[ProgressWrite],
-    starts: &[StartWrite],
-    attempts: &[AttemptWrite],
-    now: i64,
-) -> Result<Results, MonitorError> {
+async fn apply(pool: &Pool<Db>, writes: Writes<'_>, now: i64) -> Result<Results, MonitorError> {
+    let Writes {
+        received,
+        progress,
+        starts,
+        attempts,
+        delivered,
+    } = writes;
     let mut tx = begin(pool).await?;
     let mut named: Vec<&str> = progress
         .iter()
         .map(|w| w.uuid.as_str())
         .chain(starts.iter().map(|w| w.uuid.as_str()))
         .chain(attempts.iter().map(|w| w.uuid.as_str()))
+        .chain(
+            delivered
+                .iter()
+                .flat_map(|w| w.delivered.iter().map(|(u, _)| u.as_str())),
+        )
         .collect();
     named.sort_unstable();
     named.dedup();
@@ -185,6 +222,17 @@ async fn apply(
         }
     }
 
+    let mut delivered_done = Vec::with_capacity(delivered.len());
+    for w in delivered {
+        let items = delivered_items(&w.delivered);
+        let done = insert_deliveries(&mut tx, &w.route, &items, &known, now, now).await?;
+        for &(uuid, response) in &done {
+            touched.entry(uuid).or_insert(None);
+            timeline.push(new_delivery_row(uuid, &w.route, response, now));
+        }
+        delivered_done.push(done.into_iter().map(|(u, _)| u.to_owned()).collect());
+    }
+
     insert_timeline(&mut tx, &timeline).await?;
     refresh_aggregates(&mut tx, &touched, now).await?;
     tx.commit().await?;
@@ -193,6 +241,7 @@ async fn apply(
         progress: progress_results,
         starts: starts.into_iter().map(|(_, r)| r).collect(),
         attempts: attempts_done,
+        delivered: delivered_done,
     })
 }
 
@@ -688,28 +737,29 @@ pub(crate) async fn plan_deliveries(
     now: i64,
 ) -> Result<Vec<String>, MonitorError> {
     let items: Vec<(&str, Option<&str>)> = uuids.iter().map(|u| (u.as_str(), None)).collect();
-    insert_deliveries(pool, route, &items, due_at, now).await
+    new_deliveries(pool, route, &items, due_at, now).await
 }
 
-/// Records deliveries along `route` that a route consumer made itself (see
-/// `MonitorStore::record_delivered`): (UUID, response) each; returns the UUIDs recorded.
+/// Records deliveries along `route` that a route consumer made itself, in a transaction of
+/// their own (see `MonitorStore::record_delivered`, which groups them with other writes).
 pub(crate) async fn record_delivered(
     pool: &Pool<Db>,
     route: &str,
     delivered: &[(String, String)],
     now: i64,
 ) -> Result<Vec<String>, MonitorError> {
-    let items: Vec<(&str, Option<&str>)> = delivered
-        .iter()
-        .map(|(uuid, response)| (uuid.as_str(), Some(response.as_str())))
-        .collect();
-    insert_deliveries(pool, route, &items, now, now).await
+    new_deliveries(pool, route, &delivered_items(delivered), now, now).await
 }
 
-/// Inserts a delivery along `route` for each known message of `items` that has none there yet:
-/// waiting and due at `due_at` when it comes without a response, delivered by its first
-/// attempt when it comes with one. Returns the UUIDs inserted, in the order given.
-async fn insert_deliveries(
+fn delivered_items(delivered: &[(String, String)]) -> Vec<(&str, Option<&str>)> {
+    delivered
+        .iter()
+        .map(|(uuid, response)| (uuid.as_str(), Some(response.as_str())))
+        .collect()
+}
+
+/// [`insert_deliveries`] in a transaction of its own, with their timeline and aggregates.
+async fn new_deliveries(
     pool: &Pool<Db>,
     route: &str,
     items: &[(&str, Option<&str>)],
@@ -721,8 +771,31 @@ async fn insert_deliveries(
     named.sort_unstable();
     named.dedup();
     let known = lock_messages(&mut tx, &named).await?;
-    let mut to_insert: Vec<(&str, Option<&str>)> = Vec::with_capacity(known.len());
-    let mut seen = HashSet::with_capacity(known.len());
+    let done = insert_deliveries(&mut tx, route, items, &known, due_at, now).await?;
+    let timeline: Vec<TimelineRow<'_>> = done
+        .iter()
+        .map(|&(uuid, response)| new_delivery_row(uuid, route, response, now))
+        .collect();
+    insert_timeline(&mut tx, &timeline).await?;
+    let touched: BTreeMap<&str, Option<&str>> = done.iter().map(|(u, _)| (*u, None)).collect();
+    refresh_aggregates(&mut tx, &touched, now).await?;
+    tx.commit().await?;
+    Ok(done.into_iter().map(|(uuid, _)| uuid.to_owned()).collect())
+}
+
+/// Inserts a delivery along `route` for each message of `items` in `known` that has none there
+/// yet: waiting and due at `due_at` when it comes without a response, delivered by its first
+/// attempt when it comes with one. Returns those inserted, in the order given.
+async fn insert_deliveries<'i>(
+    tx: &mut Tx,
+    route: &str,
+    items: &[(&'i str, Option<&'i str>)],
+    known: &HashSet<&str>,
+    due_at: i64,
+    now: i64,
+) -> Result<Vec<(&'i str, Option<&'i str>)>, MonitorError> {
+    let mut to_insert: Vec<(&str, Option<&str>)> = Vec::with_capacity(items.len());
+    let mut seen = HashSet::with_capacity(items.len());
     for &(uuid, response) in items {
         if known.contains(uuid) && seen.insert(uuid) {
             to_insert.push((uuid, response));
@@ -748,34 +821,33 @@ async fn insert_deliveries(
                 .push_bind(now);
         });
         insert.push(" ON CONFLICT (message_uuid, route) DO NOTHING RETURNING message_uuid");
-        for row in insert.build().fetch_all(&mut *tx).await? {
+        for row in insert.build().fetch_all(&mut **tx).await? {
             inserted.insert(row.try_get::<String, _>(0)?);
         }
     }
-    let done: Vec<(&str, Option<&str>)> = to_insert
+    Ok(to_insert
         .into_iter()
         .filter(|(uuid, _)| inserted.contains(&text(uuid)))
-        .collect();
-    let timeline: Vec<TimelineRow<'_>> = done
-        .iter()
-        .map(|&(uuid, response)| {
-            let (situation, stage) = initial_state(response.is_some());
-            TimelineRow {
-                uuid,
-                route: Some(route),
-                at: now,
-                stage,
-                situation,
-                attempt: response.is_some().then_some(1),
-                detail: response.filter(|r| !r.is_empty()).map(shorten),
-            }
-        })
-        .collect();
-    insert_timeline(&mut tx, &timeline).await?;
-    let touched: BTreeMap<&str, Option<&str>> = done.iter().map(|(u, _)| (*u, None)).collect();
-    refresh_aggregates(&mut tx, &touched, now).await?;
-    tx.commit().await?;
-    Ok(done.into_iter().map(|(uuid, _)| uuid.to_owned()).collect())
+        .collect())
+}
+
+/// The timeline row of a new delivery (see [`insert_deliveries`]).
+fn new_delivery_row<'a>(
+    uuid: &'a str,
+    route: &'a str,
+    response: Option<&'a str>,
+    now: i64,
+) -> TimelineRow<'a> {
+    let (situation, stage) = initial_state(response.is_some());
+    TimelineRow {
+        uuid,
+        route: Some(route),
+        at: now,
+        stage,
+        situation,
+        attempt: response.is_some().then_some(1),
+        detail: response.filter(|r| !r.is_empty()).map(shorten),
+    }
 }
 
 /// A new delivery's situation and stage: waiting for the executor, or delivered already.

@@ -1,7 +1,8 @@
 //! Group commit for the monitor store's hot writes.
 //!
-//! Every message costs ingest two writes (received, then its steps) and each delivery attempt
-//! two more (claim, outcome). One transaction each would make the database's single writer the
+//! Every message costs ingest a write (received, with its steps; others follow when it is not
+//! settled at once), and its delivery one or two more (a route consumer's record of its batch,
+//! or a claim and an outcome). One transaction each would make the database's single writer the
 //! bottleneck: SQLite commits one transaction at a time and sqlx hands every statement to the
 //! connection's thread. So callers queue their write and wait; whoever finds the queue idle
 //! starts a drain task that takes everything queued, writes it in ONE transaction with
@@ -59,6 +60,15 @@ pub(crate) struct AttemptWrite {
     pub reply: Reply<Option<i64>>,
 }
 
+/// A route consumer's own deliveries of a polled batch (see `MonitorStore::record_delivered`).
+pub(crate) struct DeliveredWrite {
+    pub route: String,
+    /// (UUID, response) each.
+    pub delivered: Vec<(String, String)>,
+    /// The UUIDs recorded.
+    pub reply: Reply<Vec<String>>,
+}
+
 /// What one transaction writes, by kind, in the order they are applied.
 #[derive(Default)]
 pub(crate) struct Batch {
@@ -66,11 +76,16 @@ pub(crate) struct Batch {
     pub progress: Vec<ProgressWrite>,
     pub starts: Vec<StartWrite>,
     pub attempts: Vec<AttemptWrite>,
+    pub delivered: Vec<DeliveredWrite>,
 }
 
 impl Batch {
     fn len(&self) -> usize {
-        self.received.len() + self.progress.len() + self.starts.len() + self.attempts.len()
+        self.received.len()
+            + self.progress.len()
+            + self.starts.len()
+            + self.attempts.len()
+            + self.delivered.len()
     }
 
     /// Moves up to [`MAX_BATCH`] writes of each kind out of `queued`.
@@ -84,6 +99,7 @@ impl Batch {
             progress: take(&mut queued.progress),
             starts: take(&mut queued.starts),
             attempts: take(&mut queued.attempts),
+            delivered: take(&mut queued.delivered),
         }
     }
 }
@@ -94,6 +110,7 @@ pub(crate) enum Write {
     Progress(ProgressWrite),
     Start(StartWrite),
     Attempt(AttemptWrite),
+    Delivered(DeliveredWrite),
 }
 
 #[derive(Default)]
@@ -134,6 +151,7 @@ impl WriteQueue {
                 Write::Progress(w) => queue.queued.progress.push(w),
                 Write::Start(w) => queue.queued.starts.push(w),
                 Write::Attempt(w) => queue.queued.attempts.push(w),
+                Write::Delivered(w) => queue.queued.delivered.push(w),
             }
             !std::mem::replace(&mut queue.draining, true)
         };
