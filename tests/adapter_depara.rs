@@ -210,6 +210,34 @@ async fn lookups<S: DeParaStore>(store: &S) {
         ]
     );
     assert!(store.lookup_all(&[]).await.expect("none").is_empty());
+
+    // Callers at the same time (grouped into shared statements) each get their own answers.
+    let callers = (0..40).map(|i| {
+        let mine: Vec<Lookup> = asked
+            .iter()
+            .cycle()
+            .skip(i)
+            .take(1 + i % 3)
+            .cloned()
+            .collect();
+        async move { (store.lookup_all(&mine).await.expect("concurrent"), mine) }
+    });
+    for (answers, mine) in futures_util::future::join_all(callers).await {
+        let expected: Vec<Option<String>> = mine
+            .iter()
+            .map(|l| one_by_one[asked.iter().position(|a| a == l).unwrap()].clone())
+            .collect();
+        assert_eq!(answers, expected);
+    }
+
+    // A sale of 300 items with two mapped fields each: more terms than one compound SELECT
+    // may hold (500 in SQLite).
+    let many: Vec<Lookup> = (0..600).map(|i| asked[i % asked.len()].clone()).collect();
+    let answers = store.lookup_all(&many).await.expect("600 lookups");
+    let expected: Vec<Option<String>> = (0..600)
+        .map(|i| one_by_one[i % asked.len()].clone())
+        .collect();
+    assert_eq!(answers, expected);
 }
 
 async fn listing<S: DeParaStore>(store: &S) {

@@ -9,6 +9,7 @@
 //! default) and [`PostgresDePara`] (shared by several eaibus instances). [`DePara`] is either,
 //! chosen by the location it is opened with. Every write is an upsert, so replays are harmless.
 
+mod lookup_queue;
 mod postgres;
 mod seed;
 mod sql;
@@ -235,6 +236,8 @@ pub enum DeParaError {
     SchemaName(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl DeParaError {
@@ -250,7 +253,7 @@ impl DeParaError {
                     | sqlx::Error::Protocol(_)
                     | sqlx::Error::Database(_)
             ),
-            DeParaError::Directory { .. } => true,
+            DeParaError::Directory { .. } | DeParaError::Unavailable(_) => true,
             DeParaError::SchemaName(_) | DeParaError::Invalid(_) => false,
         }
     }

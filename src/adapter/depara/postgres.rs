@@ -17,6 +17,8 @@ const MIGRATION_LOCK: i64 = 0x6561_6962_7573_0001;
 #[derive(Debug, Clone)]
 pub struct PostgresDePara {
     pool: PgPool,
+    /// Concurrent lookups, grouped into one statement.
+    lookups: super::lookup_queue::LookupQueue,
 }
 
 impl PostgresDePara {
@@ -83,7 +85,10 @@ impl PostgresDePara {
                 .map_err(failed)?;
         }
         tx.commit().await.map_err(failed)?;
-        Ok(PostgresDePara { pool })
+        Ok(PostgresDePara {
+            lookups: Self::lookup_queue(&pool),
+            pool,
+        })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -96,4 +101,13 @@ impl PostgresDePara {
     }
 }
 
-depara_store!(PostgresDePara);
+/// The lookups of [`sql::lookups_json`] in one statement, numbered from 0 as asked.
+const LOOKUPS: &str = "SELECT (l.n - 1)::bigint, CASE WHEN l.v ->> 0 = 'i'
+    THEN (SELECT internal_value FROM eaibus_depara WHERE reference = l.v ->> 1
+          AND alias = l.v ->> 2 AND field = l.v ->> 3 AND external_value = l.v ->> 4)
+    ELSE (SELECT external_value FROM eaibus_depara WHERE reference = l.v ->> 1
+          AND alias = l.v ->> 2 AND field = l.v ->> 3 AND internal_value = l.v ->> 4
+          ORDER BY external_value LIMIT 1) END
+    FROM jsonb_array_elements($1::text::jsonb) WITH ORDINALITY AS l(v, n)";
+
+depara_store!(PostgresDePara, sqlx::PgPool, LOOKUPS);

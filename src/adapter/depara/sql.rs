@@ -74,9 +74,29 @@ pub(super) const COMPANIES: &str =
 pub(super) const COUNT_COMPANIES: &str =
     "SELECT COUNT(*) FROM eaibus_depara_company WHERE ($1 IS NULL OR reference = $1)";
 
-/// Implements `DeParaStore` for a store type with a `pool` field, with the statements above.
+/// Lookups as the JSON array the LOOKUPS statements read: `["i" | "e", reference, alias,
+/// field, value]` each, "i" for the internal value of an external one. The key is put in
+/// canonical form; an internal value is kept exactly (padding included).
+pub(super) fn lookups_json(lookups: &[super::Lookup]) -> String {
+    let rows: Vec<[String; 5]> = lookups
+        .iter()
+        .map(|l| {
+            let key = super::DeParaKey::new(&l.reference, &l.alias, &l.field, &l.value);
+            let (kind, value) = if l.to_internal {
+                ("i", key.external)
+            } else {
+                ("e", l.value.clone())
+            };
+            [kind.to_owned(), key.reference, key.alias, key.field, value]
+        })
+        .collect();
+    serde_json::to_string(&rows).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Implements `DeParaStore` for a store type with a `pool` field (of type `$pool`) and a
+/// `lookups` queue, with the statements above and the dialect's `$lookups_sql`.
 macro_rules! depara_store {
-    ($store:ty) => {
+    ($store:ty, $pool:ty, $lookups_sql:expr) => {
         impl $crate::adapter::depara::DeParaStore for $store {
             async fn upsert(
                 &self,
@@ -189,62 +209,7 @@ macro_rules! depara_store {
                 &self,
                 lookups: &[$crate::adapter::depara::Lookup],
             ) -> Result<Vec<Option<String>>, $crate::adapter::depara::DeParaError> {
-                if lookups.is_empty() {
-                    return Ok(Vec::new());
-                }
-                // One statement, one scalar subquery per lookup (the statements INTERNAL and
-                // EXTERNAL each), numbered to put the answers back in order.
-                let mut query = sqlx::QueryBuilder::new("");
-                for (i, lookup) in lookups.iter().enumerate() {
-                    let key = $crate::adapter::depara::DeParaKey::new(
-                        &lookup.reference,
-                        &lookup.alias,
-                        &lookup.field,
-                        &lookup.value,
-                    );
-                    if i > 0 {
-                        query.push(" UNION ALL ");
-                    }
-                    query.push("SELECT ");
-                    query.push_bind(i64::try_from(i).unwrap_or(i64::MAX));
-                    if lookup.to_internal {
-                        query
-                            .push(", (SELECT internal_value FROM eaibus_depara WHERE reference = ");
-                    } else {
-                        query
-                            .push(", (SELECT external_value FROM eaibus_depara WHERE reference = ");
-                    }
-                    query.push_bind(key.reference);
-                    query.push(" AND alias = ");
-                    query.push_bind(key.alias);
-                    query.push(" AND field = ");
-                    query.push_bind(key.field);
-                    if lookup.to_internal {
-                        query.push(" AND external_value = ");
-                        query.push_bind(key.external);
-                        query.push(")");
-                    } else {
-                        // Internal values are kept exactly (padding included).
-                        query.push(" AND internal_value = ");
-                        query.push_bind(lookup.value.clone());
-                        query.push(" ORDER BY external_value LIMIT 1)");
-                    }
-                }
-                let rows: Vec<(i64, Option<String>)> = query
-                    .build_query_as()
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(|source| $crate::adapter::depara::DeParaError::Query {
-                        operation: "look up values",
-                        source,
-                    })?;
-                let mut answers = vec![None; lookups.len()];
-                for (i, value) in rows {
-                    if let Some(slot) = usize::try_from(i).ok().and_then(|i| answers.get_mut(i)) {
-                        *slot = value;
-                    }
-                }
-                Ok(answers)
+                self.lookups.lookup_all(lookups).await
             }
 
             async fn search(
@@ -444,6 +409,45 @@ macro_rules! depara_store {
                     offset: page.offset,
                     limit: page.limit,
                 })
+            }
+        }
+
+        impl $store {
+            /// The lookup queue of a store on `pool` (see `lookup_queue.rs`).
+            fn lookup_queue(pool: &$pool) -> $crate::adapter::depara::lookup_queue::LookupQueue {
+                let pool = pool.clone();
+                $crate::adapter::depara::lookup_queue::LookupQueue::new(std::sync::Arc::new(
+                    move |lookups: Vec<$crate::adapter::depara::Lookup>| {
+                        let pool = pool.clone();
+                        Box::pin(async move { Self::run_lookups(&pool, &lookups).await })
+                    },
+                ))
+            }
+
+            /// Runs `lookups` on `pool` in one statement, whatever their number: the lookups
+            /// travel as one JSON array, so the statement keeps one shape and stays prepared.
+            async fn run_lookups(
+                pool: &$pool,
+                lookups: &[$crate::adapter::depara::Lookup],
+            ) -> Result<Vec<Option<String>>, $crate::adapter::depara::DeParaError> {
+                if lookups.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let rows: Vec<(i64, Option<String>)> = sqlx::query_as($lookups_sql)
+                    .bind($crate::adapter::depara::sql::lookups_json(lookups))
+                    .fetch_all(pool)
+                    .await
+                    .map_err(|source| $crate::adapter::depara::DeParaError::Query {
+                        operation: "look up values",
+                        source,
+                    })?;
+                let mut answers = vec![None; lookups.len()];
+                for (i, value) in rows {
+                    if let Some(slot) = usize::try_from(i).ok().and_then(|i| answers.get_mut(i)) {
+                        *slot = value;
+                    }
+                }
+                Ok(answers)
             }
         }
     };

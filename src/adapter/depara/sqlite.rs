@@ -14,6 +14,8 @@ use super::{DeParaError, redact};
 #[derive(Debug, Clone)]
 pub struct SqliteDePara {
     pool: SqlitePool,
+    /// Concurrent lookups, grouped into one statement.
+    lookups: super::lookup_queue::LookupQueue,
 }
 
 impl SqliteDePara {
@@ -51,7 +53,10 @@ impl SqliteDePara {
                     source,
                 })?;
         }
-        Ok(SqliteDePara { pool })
+        Ok(SqliteDePara {
+            lookups: Self::lookup_queue(&pool),
+            pool,
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -64,4 +69,13 @@ impl SqliteDePara {
     }
 }
 
-depara_store!(SqliteDePara);
+/// The lookups of [`sql::lookups_json`] in one statement, numbered from 0 as asked.
+const LOOKUPS: &str = "SELECT j.key, CASE WHEN j.value ->> 0 = 'i'
+    THEN (SELECT internal_value FROM eaibus_depara WHERE reference = j.value ->> 1
+          AND alias = j.value ->> 2 AND field = j.value ->> 3 AND external_value = j.value ->> 4)
+    ELSE (SELECT external_value FROM eaibus_depara WHERE reference = j.value ->> 1
+          AND alias = j.value ->> 2 AND field = j.value ->> 3 AND internal_value = j.value ->> 4
+          ORDER BY external_value LIMIT 1) END
+    FROM json_each($1) AS j";
+
+depara_store!(SqliteDePara, sqlx::SqlitePool, LOOKUPS);
