@@ -355,6 +355,49 @@ struct PipelineRun {
     first_error: Option<String>,
     repeated: usize,
     cut: bool,
+    /// What the whole process (bus and load tool) spent during the timed run.
+    usage: Usage,
+}
+
+/// CPU time and context switches of this process, all threads (`getrusage`). On a virtual
+/// machine whose speed drifts with its neighbours they vary less than messages per second.
+#[derive(Debug, Clone, Copy, Default)]
+struct Usage {
+    cpu_us: f64,
+    switches: f64,
+}
+
+impl Usage {
+    fn now() -> Usage {
+        // SAFETY: getrusage only writes the struct it is given.
+        let mut raw: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut raw) } != 0 {
+            return Usage::default();
+        }
+        let micros = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+        Usage {
+            cpu_us: micros(raw.ru_utime) + micros(raw.ru_stime),
+            switches: (raw.ru_nvcsw + raw.ru_nivcsw) as f64,
+        }
+    }
+
+    fn since(self, start: Usage) -> Usage {
+        Usage {
+            cpu_us: self.cpu_us - start.cpu_us,
+            switches: self.switches - start.switches,
+        }
+    }
+}
+
+impl PipelineRun {
+    /// CPU milliseconds per delivered message.
+    fn cpu_ms_per_message(&self) -> f64 {
+        self.usage.cpu_us / 1e3 / self.delivered.count.max(1) as f64
+    }
+
+    fn switches_per_message(&self) -> f64 {
+        self.usage.switches / self.delivered.count.max(1) as f64
+    }
 }
 
 fn config_for(args: &Args, backend: &Backend, dir: &std::path::Path, salt: u32) -> Config {
@@ -522,6 +565,7 @@ async fn pipeline_run(args: &Args, backend: &Backend, label: &str) -> anyhow::Re
 
     // The timed run.
     let bar = progress(args.messages, label.to_owned());
+    let usage_at_start = Usage::now();
     let started = tracker.now();
     let sender = tokio::spawn(fire(
         client,
@@ -539,6 +583,7 @@ async fn pipeline_run(args: &Args, backend: &Backend, label: &str) -> anyhow::Re
         (seen, seen + errors >= args.messages)
     })
     .await;
+    let usage = Usage::now().since(usage_at_start);
     bar.finish_and_clear();
     let _ = stop.send(true);
     sender.abort();
@@ -583,6 +628,7 @@ async fn pipeline_run(args: &Args, backend: &Backend, label: &str) -> anyhow::Re
         first_error: tracker.first_error.lock().ok().and_then(|e| e.clone()),
         repeated: tracker.repeated.load(Ordering::Relaxed),
         cut: !finished,
+        usage,
     };
     drop(bus);
     Ok(run)
@@ -754,7 +800,7 @@ fn report(args: &Args, summaries: &[Summary]) {
         let name = summary.backend.name();
         for (i, (run, raw)) in summary.runs.iter().zip(&summary.raw).enumerate() {
             println!(
-                "  {name:<9} #{}  delivered {:>7.0} {:>7.1} {:>7.1} {:>8.1}   accepted {:>7.0} {:>7.1} {:>7.1}   raw append {:>7.0} {:>7.1} {:>7.1}{}{}{}",
+                "  {name:<9} #{}  delivered {:>7.0} {:>7.1} {:>7.1} {:>8.1}   accepted {:>7.0} {:>7.1} {:>7.1}   raw append {:>7.0} {:>7.1} {:>7.1}   CPU {:.3} ms, {:.1} switches per message{}{}{}",
                 i + 1,
                 run.delivered.per_second,
                 run.delivered.p50_ms,
@@ -766,6 +812,8 @@ fn report(args: &Args, summaries: &[Summary]) {
                 raw.per_second,
                 raw.p50_ms,
                 raw.p99_ms,
+                run.cpu_ms_per_message(),
+                run.switches_per_message(),
                 if run.cut {
                     format!(
                         "   CUT at {} s: {} of {} delivered",
@@ -820,6 +868,16 @@ fn report(args: &Args, summaries: &[Summary]) {
             med(summary.raw.iter().map(|r| r.per_second)),
             med(summary.raw.iter().map(|r| r.p50_ms)),
             med(summary.raw.iter().map(|r| r.p99_ms)),
+        );
+    }
+    println!();
+    println!("process CPU time and context switches per message (bus and load tool, medians):");
+    for summary in summaries {
+        println!(
+            "{:<9} {:.3} ms CPU, {:.1} context switches",
+            summary.backend.name(),
+            med(summary.runs.iter().map(PipelineRun::cpu_ms_per_message)),
+            med(summary.runs.iter().map(PipelineRun::switches_per_message)),
         );
     }
     println!();
