@@ -297,6 +297,46 @@ async fn a_message_is_recorded_with_the_steps_taken_before(store: MonitorStore) 
     }
     assert_eq!(store.timeline(&uuids[0]).await.unwrap().len(), 4);
 
+    // Known and new UUIDs written together: each is told apart, the new ones fully recorded.
+    let mut writes = tokio::task::JoinSet::new();
+    for n in 0..16 {
+        let uuid = if n % 2 == 0 {
+            uuids[n / 2].clone()
+        } else {
+            format!("steps-mixed-{n}")
+        };
+        let store = store.clone();
+        writes.spawn(async move {
+            let progress = Progress {
+                canonical_json: Some(format!("{{\"again\":\"{uuid}\"}}")),
+                ..Progress::default()
+            };
+            let result = store
+                .record_received_with(&message(&uuid, "DocumentTraceabilityOrder"), progress)
+                .await;
+            (uuid, result)
+        });
+    }
+    for (uuid, result) in writes.join_all().await {
+        let new = uuid.starts_with("steps-mixed-");
+        assert_eq!(
+            matches!(result.unwrap(), Received::New),
+            new,
+            "{uuid} recorded as new: {new}"
+        );
+        let record = store.get(&uuid).await.unwrap().unwrap();
+        let canonical = record.canonical_json.unwrap();
+        assert_eq!(canonical.contains("again"), new, "{uuid}: {canonical}");
+        let entries = store.timeline(&uuid).await.unwrap().len();
+        // A known one gains a "duplicate" entry (the first had one already).
+        let expected = match (new, uuid == uuids[0]) {
+            (true, _) => 1,
+            (false, false) => 4,
+            (false, true) => 5,
+        };
+        assert_eq!(entries, expected, "{uuid}");
+    }
+
     // Withdrawn: the answer goes, the rest stays.
     let failed = Progress {
         retract_answer: true,

@@ -50,6 +50,10 @@ pub(super) async fn connect(options: PgConnectOptions) -> Result<Pool<Db>, Monit
 /// Row locks in one order (UUID), so that concurrent batches cannot deadlock.
 pub(super) const LOCK_MESSAGES: &str = " ORDER BY uuid FOR UPDATE";
 
+/// Other instances write at the same time: which rows exist or were inserted is asked of the
+/// rows themselves (`FOR UPDATE`, `RETURNING`), which travel back in one response.
+pub(super) const WRITER_HOLDS_FILE: bool = false;
+
 // The SQL shared with SQLite, compiled here for PostgreSQL (see backend.rs).
 #[allow(clippy::duplicate_mod)]
 #[path = "backend.rs"]

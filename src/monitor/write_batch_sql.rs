@@ -11,7 +11,7 @@ use sqlx::{Pool, QueryBuilder, Row, Transaction};
 use super::backend::{
     self, append_duplicate, opt_text, shorten, situation_of, stage_of, text, unknown,
 };
-use super::{Db, LOCK_MESSAGES, begin};
+use super::{Db, LOCK_MESSAGES, WRITER_HOLDS_FILE, begin};
 use crate::monitor::error::MonitorError;
 use crate::monitor::model::{
     DeliveryOutcome, DeliveryStart, NewMessage, Progress, Received, Situation, Stage,
@@ -254,6 +254,21 @@ pub(super) async fn lock_messages<'u>(
 ) -> Result<HashSet<&'u str>, MonitorError> {
     let mut known = HashSet::with_capacity(uuids.len());
     for chunk in uuids.chunks(ROWS_PER_STATEMENT) {
+        if WRITER_HOLDS_FILE {
+            // Usually every one exists: one number instead of a row each.
+            let mut count =
+                QueryBuilder::<Db>::new("SELECT COUNT(*) FROM monitor_messages WHERE uuid IN (");
+            let mut list = count.separated(", ");
+            for uuid in chunk {
+                list.push_bind(text(uuid));
+            }
+            count.push(")");
+            let found: i64 = count.build_query_scalar().fetch_one(&mut **tx).await?;
+            if usize::try_from(found).is_ok_and(|n| n == chunk.len()) {
+                known.extend(chunk.iter().copied());
+                continue;
+            }
+        }
         let mut query =
             QueryBuilder::<Db>::new("SELECT uuid FROM monitor_messages WHERE uuid IN (");
         let mut list = query.separated(", ");
@@ -271,6 +286,43 @@ pub(super) async fn lock_messages<'u>(
         known.extend(chunk.iter().copied().filter(|u| found.contains(&text(u))));
     }
     Ok(known)
+}
+
+/// Runs `insert`, a multi-row `INSERT … ON CONFLICT DO NOTHING` into `table` of rows keyed
+/// `keys` (distinct, and all of `route` when it is given), and gives the keys it inserted in
+/// `text` form. Where the writer holds the file, a count of the keys already there comes first:
+/// when none is (the usual case), every row was inserted and none has to come back.
+async fn inserted_keys<'k>(
+    tx: &mut Tx,
+    mut insert: QueryBuilder<Db>,
+    table: &str,
+    key_column: &str,
+    route: Option<&str>,
+    keys: impl Iterator<Item = &'k str> + Clone,
+) -> Result<HashSet<String>, MonitorError> {
+    if WRITER_HOLDS_FILE {
+        let mut count = QueryBuilder::<Db>::new("SELECT COUNT(*) FROM ");
+        count.push(table).push(" WHERE ");
+        if let Some(route) = route {
+            count.push("route = ").push_bind(text(route)).push(" AND ");
+        }
+        count.push(key_column).push(" IN (");
+        let mut list = count.separated(", ");
+        for key in keys.clone() {
+            list.push_bind(text(key));
+        }
+        count.push(")");
+        let existing: i64 = count.build_query_scalar().fetch_one(&mut **tx).await?;
+        if existing == 0 {
+            insert.build().execute(&mut **tx).await?;
+            return Ok(keys.map(text).collect());
+        }
+    }
+    insert.push(" RETURNING ").push(key_column);
+    let rows = insert.build().fetch_all(&mut **tx).await?;
+    rows.iter()
+        .map(|row| Ok(row.try_get::<String, _>(0)?))
+        .collect()
 }
 
 /// One timeline entry to write.
@@ -360,10 +412,10 @@ async fn insert_received<'w>(
                 .push_bind(opt_text(answer))
                 .push("0, 0");
         });
-        insert.push(" ON CONFLICT (uuid) DO NOTHING RETURNING uuid");
-        for row in insert.build().fetch_all(&mut **tx).await? {
-            inserted.insert(row.try_get::<String, _>(0)?);
-        }
+        insert.push(" ON CONFLICT (uuid) DO NOTHING");
+        let keys = chunk.iter().map(|w| w.message.uuid.as_str());
+        let table = "monitor_messages";
+        inserted.extend(inserted_keys(tx, insert, table, "uuid", None, keys).await?);
     }
     let new: Vec<&ReceivedWrite> = writes
         .iter()
@@ -820,10 +872,10 @@ async fn insert_deliveries<'i>(
                 .push_bind(now)
                 .push_bind(now);
         });
-        insert.push(" ON CONFLICT (message_uuid, route) DO NOTHING RETURNING message_uuid");
-        for row in insert.build().fetch_all(&mut **tx).await? {
-            inserted.insert(row.try_get::<String, _>(0)?);
-        }
+        insert.push(" ON CONFLICT (message_uuid, route) DO NOTHING");
+        let keys = chunk.iter().map(|(uuid, _)| *uuid);
+        let (table, route) = ("monitor_deliveries", Some(route));
+        inserted.extend(inserted_keys(tx, insert, table, "message_uuid", route, keys).await?);
     }
     Ok(to_insert
         .into_iter()
