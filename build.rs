@@ -6,7 +6,10 @@ use std::fmt::Write;
 use std::path::Path;
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    // Read when the script runs, not when it is compiled: cargo may reuse one compiled script
+    // for a checkout at another path that shares the target directory.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest_dir).join("schemas");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();
     for sub in ["", "envelope"] {
