@@ -470,12 +470,17 @@ async fn a_failed_delivery_is_planned_again_along_its_route() {
 
     let uuid = "6f1c1a52-0d7e-4f4b-9a57-3f2d8c4b1e09";
     assert_eq!(post(&bus, &trace_order(uuid)).await, 202);
+    // The dead letter is written before the outcome is recorded: wait for both.
     wait_for("the delivery to fail for good", async || {
-        dlq_size(&bus).await == 1
+        let failed = bus
+            .monitor
+            .delivery(uuid, "stub")
+            .await
+            .unwrap()
+            .is_some_and(|d| d.situation == Situation::Falhou);
+        failed && dlq_size(&bus).await == 1
     })
     .await;
-    let delivery = bus.monitor.delivery(uuid, "stub").await.unwrap().unwrap();
-    assert_eq!(delivery.situation, Situation::Falhou, "{delivery:?}");
     let letter = &dlq::find(&bus, uuid).await.unwrap()[0];
     assert_eq!(letter.letter.stage, "deliver");
     assert_eq!(letter.destination(), Destination::Route("stub".into()));
