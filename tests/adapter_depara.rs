@@ -230,6 +230,28 @@ async fn lookups<S: DeParaStore>(store: &S) {
         assert_eq!(answers, expected);
     }
 
+    // Values travel inside a JSON array: quotes, backslashes and accents come back as stored.
+    let odd = "C-\"quoted\" \\ São Paulo ' ; --";
+    let odd_internal = "T1|01|\"ç\"\\";
+    store
+        .upsert(&DeParaPair::new(
+            "OMNI-LOOKUP",
+            "SA1",
+            "A1_COD",
+            odd,
+            odd_internal,
+        ))
+        .await
+        .expect("upsert an odd pair");
+    let asked_odd = [
+        lookup(true, "OMNI-LOOKUP", "SA1", "A1_COD", odd),
+        lookup(false, "OMNI-LOOKUP", "SA1", "A1_COD", odd_internal),
+    ];
+    assert_eq!(
+        store.lookup_all(&asked_odd).await.expect("odd lookups"),
+        vec![Some(odd_internal.to_owned()), Some(odd.to_owned())]
+    );
+
     // A sale of 300 items with two mapped fields each: more terms than one compound SELECT
     // may hold (500 in SQLite).
     let many: Vec<Lookup> = (0..600).map(|i| asked[i % asked.len()].clone()).collect();
