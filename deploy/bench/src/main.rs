@@ -76,6 +76,11 @@ struct Args {
     /// The longest one timed run may take; a run still going then is cut and reported so.
     #[arg(long, default_value_t = 300)]
     max_seconds: u64,
+    /// Keep the monitor and De/Para stores on this PostgreSQL server instead of SQLite files:
+    /// each end-to-end run creates a database of its own there and drops it afterwards
+    /// (`postgres://postgres@127.0.0.1:5432/test`; the user needs CREATEDB).
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
 }
 
 fn parse_property(text: &str) -> Result<(String, String), String> {
@@ -107,7 +112,7 @@ impl Backend {
     }
 }
 
-/// Loopback only: the load goes nowhere else.
+/// Loopback only (brokers, the PostgreSQL server): the load goes nowhere else.
 fn check_loopback(brokers: &str) -> anyhow::Result<()> {
     for broker in brokers.split(',') {
         let host = broker
@@ -120,9 +125,7 @@ fn check_loopback(brokers: &str) -> anyhow::Result<()> {
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback());
         if !loopback {
-            bail!(
-                "the broker {broker} is not on this machine; the load tool sends to loopback only"
-            );
+            bail!("{broker} is not on this machine; the load tool sends to loopback only");
         }
     }
     Ok(())
@@ -400,7 +403,14 @@ impl PipelineRun {
     }
 }
 
-fn config_for(args: &Args, backend: &Backend, dir: &std::path::Path, salt: u32) -> Config {
+/// The stores of one run: SQLite files in the run's directory, or a PostgreSQL database.
+fn config_for(
+    args: &Args,
+    backend: &Backend,
+    dir: &std::path::Path,
+    salt: u32,
+    database: Option<&RunDatabase>,
+) -> Config {
     let partitions = args.partitions;
     let mut config = Config::default();
     config
@@ -421,8 +431,16 @@ fn config_for(args: &Args, backend: &Backend, dir: &std::path::Path, salt: u32) 
             config.log.topic_prefix = format!("bench{salt:08x}.");
         }
     }
-    config.store.url = format!("sqlite://{}", dir.join("eaibus.db").display());
-    config.store.depara_url = format!("sqlite://{}", dir.join("depara.db").display());
+    match database {
+        Some(database) => {
+            config.store.url = database.url.clone();
+            config.store.depara_url = database.url.clone();
+        }
+        None => {
+            config.store.url = format!("sqlite://{}", dir.join("eaibus.db").display());
+            config.store.depara_url = format!("sqlite://{}", dir.join("depara.db").display());
+        }
+    }
     config.paths.adapters = dir.join("adapters");
     config.paths.routes = dir.join("routes.toml");
     config.paths.depara = dir.join("no-seeds");
@@ -457,9 +475,72 @@ fn run_dir(args: &Args) -> std::io::Result<tempfile::TempDir> {
     }
 }
 
+/// A database of one run's own on the PostgreSQL server of `--postgres`.
+struct RunDatabase {
+    /// Where `CREATE DATABASE` and `DROP DATABASE` are sent.
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl RunDatabase {
+    async fn create(admin: &str, salt: u32) -> anyhow::Result<RunDatabase> {
+        use sqlx::Connection;
+        let name = format!("eaibus_bench_{salt:08x}");
+        let mut url = reqwest::Url::parse(admin).context("--postgres is not a URL")?;
+        url.set_path(&name);
+        let mut connection = sqlx::PgConnection::connect(admin)
+            .await
+            .context("the PostgreSQL server of --postgres does not answer")?;
+        // The name is made here of hex digits only.
+        let create = sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"));
+        sqlx::raw_sql(create)
+            .execute(&mut connection)
+            .await
+            .with_context(|| format!("cannot create the database {name}"))?;
+        Ok(RunDatabase {
+            admin: admin.to_owned(),
+            name,
+            url: url.to_string(),
+        })
+    }
+
+    async fn drop_now(self) -> anyhow::Result<()> {
+        use sqlx::Connection;
+        let mut connection = sqlx::PgConnection::connect(&self.admin).await?;
+        // FORCE: the bus' pools may still hold connections while they shut down.
+        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+            .execute(&mut connection)
+            .await?;
+        Ok(())
+    }
+}
+
 async fn pipeline_run(args: &Args, backend: &Backend, label: &str) -> anyhow::Result<PipelineRun> {
-    let dir = run_dir(args)?;
     let salt = uuid::Uuid::new_v4().as_u128() as u32;
+    let database = match &args.postgres {
+        Some(admin) => Some(RunDatabase::create(admin, salt).await?),
+        None => None,
+    };
+    let run = pipeline_run_with(args, backend, label, salt, database.as_ref()).await;
+    if let Some(database) = database {
+        let name = database.name.clone();
+        if let Err(e) = database.drop_now().await {
+            eprintln!("note: the database {name} was not dropped: {e:#}");
+        }
+    }
+    run
+}
+
+async fn pipeline_run_with(
+    args: &Args,
+    backend: &Backend,
+    label: &str,
+    salt: u32,
+    database: Option<&RunDatabase>,
+) -> anyhow::Result<PipelineRun> {
+    let dir = run_dir(args)?;
     let route = format!("bench{salt:08x}");
     let route_topic = format!("bench.{salt:08x}.order-trace");
     std::fs::create_dir_all(dir.path().join("adapters"))?;
@@ -480,7 +561,7 @@ async fn pipeline_run(args: &Args, backend: &Backend, label: &str) -> anyhow::Re
              kind = \"kafka\"\ntarget = \"{route_topic}\"\n"
         ),
     )?;
-    let config = config_for(args, backend, dir.path(), salt);
+    let config = config_for(args, backend, dir.path(), salt, database);
     let mut bus = Bus::open(config).await.context("the bus does not open")?;
     // The observer subscribes to the route topic before the first delivery creates anything.
     bus.log
@@ -787,6 +868,9 @@ fn report(args: &Args, summaries: &[Summary]) {
             args.concurrency
         );
     }
+    if let Some(url) = &args.postgres {
+        println!("monitor and De/Para stores: PostgreSQL at {url}, a database per run");
+    }
     println!(
         "run files in: {}",
         args.data_dir
@@ -928,6 +1012,11 @@ async fn main() -> anyhow::Result<()> {
     let mut backends = Vec::new();
     if args.backend != Backends::Kafka {
         backends.push(Backend::Embedded);
+    }
+    if let Some(url) = &args.postgres {
+        let url = reqwest::Url::parse(url).context("--postgres is not a URL")?;
+        let host = url.host_str().unwrap_or_default();
+        check_loopback(&format!("{host}:{}", url.port().unwrap_or(5432)))?;
     }
     if args.backend != Backends::Embedded {
         match args
