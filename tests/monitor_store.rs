@@ -141,6 +141,48 @@ contract!(
     replay_starts_a_new_cycle_for_a_settled_delivery,
 );
 
+/// On PostgreSQL, payloads large enough to be compressed are compressed with lz4 (migration 6)
+/// and read back unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn large_payloads_are_compressed_with_lz4_on_postgresql() {
+    let Some(url) = postgres_url("large_payloads_are_compressed_with_lz4_on_postgresql") else {
+        return;
+    };
+    let (options, schema) = fresh_schema(&url).await;
+    let store = MonitorStore::connect_postgres_with(options.clone())
+        .await
+        .expect("the PostgreSQL store connects");
+    let items: String = (0..400)
+        .map(|i| format!("{{\"ItemCode\":\"SKU-{i:05}\",\"Quantity\":1}},"))
+        .collect();
+    let canonical = format!("{{\"Items\":[{}]}}", items.trim_end_matches(','));
+    assert!(canonical.len() > 10_000, "large enough to be compressed");
+    let m = NewMessage {
+        raw_payload: canonical.clone().into_bytes(),
+        canonical_json: Some(canonical.clone()),
+        ..message("lz4-1", "RetailSales")
+    };
+    store.record_received(&m).await.unwrap();
+    let record = store.get("lz4-1").await.unwrap().unwrap();
+    assert_eq!(record.raw_payload, canonical.as_bytes());
+    assert_eq!(record.canonical_json.as_deref(), Some(canonical.as_str()));
+
+    let mut connection = PgConnection::connect_with(&options).await.expect("connect");
+    let (raw, json): (Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT pg_column_compression(raw_payload), pg_column_compression(canonical_json) \
+         FROM monitor_payloads WHERE message_uuid = $1",
+    )
+    .bind("lz4-1")
+    .fetch_one(&mut connection)
+    .await
+    .expect("the payload row");
+    assert_eq!(raw.as_deref(), Some("lz4"));
+    assert_eq!(json.as_deref(), Some("lz4"));
+    connection.close().await.ok();
+    store.close().await;
+    drop_schema(&url, &schema).await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Helpers
 

@@ -22,6 +22,10 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("migrations/postgres_0004_delivery_replays.sql"),
     ),
     (5, include_str!("migrations/postgres_0005_payloads.sql")),
+    (
+        6,
+        include_str!("migrations/postgres_0006_payload_compression.sql"),
+    ),
 ];
 
 /// Advisory lock key that serialises migrations between instances starting together.
