@@ -11,7 +11,7 @@
 
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use eaibus::monitor::{LearnedDePara, Situation};
 use serde_json::Value;
@@ -485,6 +485,22 @@ async fn trace_order_reaches_the_omni_topic(log: LogKind) {
         e.delivery_situation(&dto, &e.routes.omni).await,
         Some(Situation::Finalizada)
     );
+    // The route's consumer group commits what it delivered once the route is quiet.
+    let group = eaibus::delivery::group_of(&e.routes.omni);
+    let (topic, partition) = (&logged[0].topic, logged[0].partition);
+    let resume_at = logged[0].offset + 1;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let committed = e.bus.log.committed(&group, topic, partition).await.unwrap();
+        if committed.is_some_and(|c| c >= resume_at) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{group} committed {committed:?} of {topic}/{partition}, not past {resume_at}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // Nothing went to Protheus.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(e.fake.requests().is_empty());

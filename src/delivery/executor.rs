@@ -22,9 +22,15 @@ const ENDPOINT_CONCURRENCY: usize = 32;
 const TOPIC_CONCURRENCY: usize = 256;
 /// How often an idle executor looks for due retries.
 const IDLE_POLL: Duration = Duration::from_millis(100);
+/// How long a route consumer holds the offsets of batches it has finished before committing
+/// them. Each commit is a durable write of the log (an fsync on the embedded log, a request to
+/// the broker on Kafka) that the next batch would wait for; a crash in between only polls those
+/// batches again, which the direct delivery's gate and the idempotent plans make harmless.
+const COMMIT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Reads the route's topics and plans one delivery per message the route's adapters send.
-/// The offset is committed only after the plan is stored, so a crash replans (idempotently).
+/// Offsets are committed only after their batch's plans are stored, so a crash replans
+/// (idempotently); a quiet poll, `COMMIT_INTERVAL` or shutting down commits them.
 pub(crate) async fn consume(
     deliverer: Arc<Deliverer>,
     route: String,
@@ -44,10 +50,21 @@ pub(crate) async fn consume(
             }
         }
     };
+    // Finished batches' offsets not yet committed, and when they were last.
+    let mut finished: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    let mut committed_at = tokio::time::Instant::now();
     loop {
+        let wait = if finished.is_empty() {
+            Duration::from_millis(200)
+        } else {
+            COMMIT_INTERVAL.saturating_sub(committed_at.elapsed())
+        };
         let records = tokio::select! {
-            _ = shutdown.changed() => return,
-            r = consumer.poll(Duration::from_millis(200)) => r,
+            _ = shutdown.changed() => {
+                commit(consumer.as_mut(), &route, &mut finished).await;
+                return;
+            }
+            r = consumer.poll(wait) => r,
         };
         let records = match records {
             Ok(r) => r,
@@ -73,32 +90,54 @@ pub(crate) async fn consume(
                 .or_insert(record.offset);
             *at = (*at).max(record.offset);
         }
+        // Shut down before this batch was stored: the batches before it were.
         let Some(to_plan) = direct::deliver(&deliverer, &route, to_send, &mut shutdown).await
         else {
+            commit(consumer.as_mut(), &route, &mut finished).await;
             return;
         };
         if !store_plans(&deliverer, &route, &to_plan, &mut shutdown).await {
+            commit(consumer.as_mut(), &route, &mut finished).await;
             return;
-        }
-        let positions: Vec<crate::log::Position> = last
-            .into_iter()
-            .map(|((topic, partition), offset)| crate::log::Position {
-                topic,
-                partition,
-                offset,
-            })
-            .collect();
-        for e in consumer
-            .commit_all(&positions)
-            .await
-            .into_iter()
-            .flat_map(Result::err)
-        {
-            warn!(route = %route, error = %e, "An offset could not be committed; the records will be planned again.");
         }
         if !to_plan.is_empty() {
             deliverer.wake.notify_waiters();
         }
+        for (partition, offset) in last {
+            let at = finished.entry(partition).or_insert(offset);
+            *at = (*at).max(offset);
+        }
+        if records.is_empty() || committed_at.elapsed() >= COMMIT_INTERVAL {
+            commit(consumer.as_mut(), &route, &mut finished).await;
+            committed_at = tokio::time::Instant::now();
+        }
+    }
+}
+
+/// Commits the offsets of the finished batches.
+async fn commit(
+    consumer: &mut dyn crate::log::Consumer,
+    route: &str,
+    finished: &mut BTreeMap<(String, i32), i64>,
+) {
+    if finished.is_empty() {
+        return;
+    }
+    let positions: Vec<crate::log::Position> = std::mem::take(finished)
+        .into_iter()
+        .map(|((topic, partition), offset)| crate::log::Position {
+            topic,
+            partition,
+            offset,
+        })
+        .collect();
+    for e in consumer
+        .commit_all(&positions)
+        .await
+        .into_iter()
+        .flat_map(Result::err)
+    {
+        warn!(route, error = %e, "An offset could not be committed; the records will be planned again.");
     }
 }
 
