@@ -582,6 +582,13 @@ async fn a_failing_kafka_route_is_parked_after_max_attempts() {
         delivery.next_attempt_at,
         delivery.last_error
     );
+    // Every try counts, the route consumer's own first one too.
+    assert_eq!(
+        e.route_topic_refusals
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "the route's topic was tried more often than the attempts recorded"
+    );
     e.stop().await;
 }
 

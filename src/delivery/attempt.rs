@@ -382,7 +382,7 @@ impl Deliverer {
     }
 
     /// A retryable failure: try again later, or park once the automatic attempts are spent.
-    fn retry_or_park(&self, error: String, attempt: i64) -> DeliveryOutcome {
+    pub(super) fn retry_or_park(&self, error: String, attempt: i64) -> DeliveryOutcome {
         match self.next_retry(attempt) {
             Some(retry_at) => DeliveryOutcome::Failed { error, retry_at },
             None => DeliveryOutcome::Parked { error },

@@ -7,8 +7,8 @@
 //! an earlier delivery still pending along the route (waiting, running or due for a retry) is
 //! planned, and so is every later one of that key in the batch, so each key's messages reach
 //! the topic in order. A message that already has a delivery along the route (a batch polled
-//! again after a crash) is not sent again. If the append fails, the batch's messages are
-//! planned and the executor's attempts, retries and DLQ take over.
+//! again after a crash) is not sent again. If the append fails, that was each message's first
+//! attempt: it is recorded as the executor records its own, whose retries and DLQ take over.
 
 use std::collections::HashSet;
 
@@ -18,6 +18,7 @@ use tracing::warn;
 use super::Deliverer;
 use super::attempt::{Sent, appended_at, route_record};
 use super::executor::until_stored;
+use crate::adapter::Route;
 use crate::monitor::DeliveryOutcome;
 
 /// A record of the batch that a route's adapter sends, in the order polled.
@@ -90,7 +91,12 @@ pub(crate) async fn deliver(
         Ok(positions) => positions,
         Err(e) => {
             warn!(route = route_name, error = %e, "A batch could not be appended to the route's topic; the executor tries again.");
-            to_plan.extend(direct.into_iter().map(|i| i.uuid));
+            let error = format!("the topic {} refused the message: {e}", route.target);
+            for item in direct {
+                if !settle_first_attempt(deliverer, &route, &item, &error, e.is_retryable()).await {
+                    to_plan.push(item.uuid);
+                }
+            }
             return Some(to_plan);
         }
     };
@@ -122,4 +128,45 @@ pub(crate) async fn deliver(
         deliverer.announce(sent, &route, 1, &outcome).await;
     }
     Some(to_plan)
+}
+
+/// Records a failed append as the message's first attempt, as the executor records its own (a
+/// retry due after the backoff, or parked, or dead-lettered), so that the route's attempts
+/// count it. False if the store did not take it: the message is then planned instead.
+async fn settle_first_attempt(
+    deliverer: &Deliverer,
+    route: &Route,
+    item: &Item<'_>,
+    error: &str,
+    retryable: bool,
+) -> bool {
+    let outcome = if retryable {
+        deliverer.retry_or_park(error.to_owned(), 1)
+    } else {
+        DeliveryOutcome::DeadLettered {
+            error: error.to_owned(),
+        }
+    };
+    let monitor = &deliverer.bus.monitor;
+    match monitor
+        .settle_attempt(&item.uuid, &route.name, &outcome)
+        .await
+    {
+        Ok(Some(attempt)) => {
+            let canonical = || String::from_utf8_lossy(item.payload).into_owned();
+            let sent = Sent {
+                uuid: &item.uuid,
+                transaction: &item.transaction,
+                canonical: &canonical,
+            };
+            deliverer.announce(sent, route, attempt, &outcome).await;
+            true
+        }
+        // Another worker had taken or settled it.
+        Ok(None) => true,
+        Err(e) => {
+            warn!(uuid = %item.uuid, error = %e, "A failed delivery could not be recorded; it is planned.");
+            false
+        }
+    }
 }

@@ -11,7 +11,7 @@ pub mod fake_protheus;
 pub mod messages;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -181,6 +181,8 @@ pub struct Eaibus {
     /// With `route_topic_down`: while true, appends to the route's topic fail; a test may
     /// bring the topic back.
     pub route_topic_down: Arc<AtomicBool>,
+    /// With `route_topic_down`: the messages refused so far, each time it was tried.
+    pub route_topic_refusals: Arc<AtomicUsize>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -357,11 +359,13 @@ impl Eaibus {
                 .expect("the route topic");
         }
         let route_topic_down = Arc::new(AtomicBool::new(options.route_topic_down));
+        let route_topic_refusals = Arc::new(AtomicUsize::new(0));
         if options.route_topic_down {
             bus.log = Arc::new(TopicDown {
                 inner: bus.log.clone(),
                 topic: omni_topic.clone(),
                 down: route_topic_down.clone(),
+                refused: route_topic_refusals.clone(),
             });
         }
         let deliverer = Deliverer::new(bus.clone());
@@ -409,6 +413,7 @@ impl Eaibus {
             routes,
             omni_topic,
             route_topic_down,
+            route_topic_refusals,
             stop,
             tasks,
         }
@@ -731,6 +736,7 @@ struct TopicDown {
     inner: Arc<dyn EventLog>,
     topic: String,
     down: Arc<AtomicBool>,
+    refused: Arc<AtomicUsize>,
 }
 
 #[async_trait::async_trait]
@@ -740,7 +746,9 @@ impl EventLog for TopicDown {
     }
 
     async fn append(&self, records: Vec<NewRecord>) -> Result<Vec<Position>, LogError> {
-        if self.down.load(Ordering::SeqCst) && records.iter().any(|r| r.topic == self.topic) {
+        let for_topic = records.iter().filter(|r| r.topic == self.topic).count();
+        if self.down.load(Ordering::SeqCst) && for_topic > 0 {
+            self.refused.fetch_add(for_topic, Ordering::SeqCst);
             return Err(LogError::Unavailable(format!(
                 "test: the broker of {} is down",
                 self.topic
