@@ -719,9 +719,9 @@ async fn a_route_workers_deliveries_are_recorded_as_a_sync_run() {
     let (status, _) = e.post_json(&message).await;
     assert_eq!(status, 202);
     e.wait_on_topic(&e.omni_topic, &uuid).await;
-    let route = e.bus.monitor.deliveries(&uuid).await.unwrap()[0]
-        .route
-        .clone();
+    // The route consumer records the delivery just after the append the topic shows.
+    let route = e.routes.omni.clone();
+    e.wait_delivery(&uuid, &route, Situation::Finalizada).await;
     // The run closes once the route has nothing more to do.
     let deadline = Instant::now() + PATIENCE;
     let run = loop {
