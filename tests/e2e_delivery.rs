@@ -592,6 +592,51 @@ async fn a_failing_kafka_route_is_parked_after_max_attempts() {
     e.stop().await;
 }
 
+/// A Kafka route's topic that refuses a message for good: the route consumer's own append was
+/// its one attempt, and the message goes to the DLQ without a retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_route_topic_refuses_goes_to_the_dlq_after_one_attempt() {
+    let e = Eaibus::start(
+        "routerefuse",
+        Options {
+            route_topic_down: true,
+            route_topic_refuses: true,
+            backoff_initial_ms: 50,
+            backoff_max_ms: 50,
+            ..Options::default()
+        },
+    )
+    .await;
+    let uuid = fresh_uuid();
+    let (status, _) = e.post_json(&small_trace_order(&uuid, "000904")).await;
+    assert_eq!(status, 202);
+    let letters = eventually("a dead letter", || async {
+        let letters = e.dead_letters().await;
+        (!letters.is_empty()).then_some(letters)
+    })
+    .await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].uuid, uuid);
+    assert!(letters[0].reason.contains("refuses"), "{:?}", letters[0]);
+    assert_eq!(letters[0].attempts, 1);
+    let delivery = e
+        .wait_delivery(&uuid, &e.routes.omni, Situation::Falhou)
+        .await;
+    assert_eq!(delivery.attempts, 1);
+    assert_eq!(
+        delivery.next_attempt_at, None,
+        "no retry after a permanent refusal"
+    );
+    // Long past the backoff: it was tried once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        e.route_topic_refusals
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    e.stop().await;
+}
+
 /// A Kafka route's consumer appends what it polls itself, except a message whose order has an
 /// earlier message still waiting for a retry along the route: that one waits behind it, while
 /// other orders' messages go at once.

@@ -117,6 +117,8 @@ pub struct Options {
     pub create_route_topic: bool,
     /// Appends to the Kafka route's topic fail as with a broker down (retryable).
     pub route_topic_down: bool,
+    /// With `route_topic_down`: the topic refuses the messages for good instead (permanent).
+    pub route_topic_refuses: bool,
     pub partitions: i32,
     /// `order_trace` of the OMNI route (the traceability version it receives).
     pub order_trace: Option<String>,
@@ -137,6 +139,7 @@ impl Default for Options {
             adapter_edits: Vec::new(),
             create_route_topic: true,
             route_topic_down: false,
+            route_topic_refuses: false,
             partitions: 3,
             order_trace: None,
             projection: false,
@@ -365,6 +368,7 @@ impl Eaibus {
                 inner: bus.log.clone(),
                 topic: omni_topic.clone(),
                 down: route_topic_down.clone(),
+                permanent: options.route_topic_refuses,
                 refused: route_topic_refusals.clone(),
             });
         }
@@ -736,6 +740,7 @@ struct TopicDown {
     inner: Arc<dyn EventLog>,
     topic: String,
     down: Arc<AtomicBool>,
+    permanent: bool,
     refused: Arc<AtomicUsize>,
 }
 
@@ -749,6 +754,12 @@ impl EventLog for TopicDown {
         let for_topic = records.iter().filter(|r| r.topic == self.topic).count();
         if self.down.load(Ordering::SeqCst) && for_topic > 0 {
             self.refused.fetch_add(for_topic, Ordering::SeqCst);
+            if self.permanent {
+                return Err(LogError::Refused(format!(
+                    "test: {} refuses these messages",
+                    self.topic
+                )));
+            }
             return Err(LogError::Unavailable(format!(
                 "test: the broker of {} is down",
                 self.topic
