@@ -868,8 +868,17 @@ fn report(args: &Args, summaries: &[Summary]) {
             args.concurrency
         );
     }
-    if let Some(url) = &args.postgres {
-        println!("monitor and De/Para stores: PostgreSQL at {url}, a database per run");
+    if let Some(url) = args
+        .postgres
+        .as_deref()
+        .and_then(|u| reqwest::Url::parse(u).ok())
+    {
+        // Host and port only: the URL may hold a password.
+        println!(
+            "monitor and De/Para stores: PostgreSQL at {}:{}, a database per run",
+            url.host_str().unwrap_or_default(),
+            url.port().unwrap_or(5432)
+        );
     }
     println!(
         "run files in: {}",
@@ -1015,7 +1024,11 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(url) = &args.postgres {
         let url = reqwest::Url::parse(url).context("--postgres is not a URL")?;
-        let host = url.host_str().unwrap_or_default();
+        let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
+            bail!(
+                "--postgres names no host: give a loopback one (postgres://USER@127.0.0.1:5432/DB)"
+            );
+        };
         check_loopback(&format!("{host}:{}", url.port().unwrap_or(5432)))?;
     }
     if args.backend != Backends::Embedded {

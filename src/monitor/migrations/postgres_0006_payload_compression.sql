@@ -1,6 +1,6 @@
 -- Payloads compressed with lz4 rather than pglz, where the server has it (PostgreSQL 14 or
 -- later, built with lz4): pglz was about a tenth of the server's time per message under load
--- (BENCHMARKS.md, "Monitor and De/Para stores on PostgreSQL"). Values already stored keep the
+-- (BENCHMARKS.md, "The monitor and De/Para stores on PostgreSQL"). Values already stored keep the
 -- method they were written with. Run through EXECUTE so that a server without lz4, or one that
 -- does not know the clause, keeps pglz instead of failing the migration.
 DO $$
